@@ -1,0 +1,101 @@
+"""Side-by-side comparison of trained pipelines on one test corpus.
+
+For each training folder (with model-best/ and training_cost.json from
+scripts/train.py): test scores (NER P/R/F1, strict relation P/R/F1 micro and
+macro, boundaries relation F1), training seconds per epoch, inference
+sentences per second and peak memory at inference (each model measured in
+its own process). Writes JSON and a Markdown table.
+
+    python scripts/compare_models.py TRAINING_DIR [TRAINING_DIR ...] TEST.spacy OUT.json
+"""
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List
+
+import typer
+
+SCORE_KEYS = {
+    "ner_p": "spans_entities_p", "ner_r": "spans_entities_r", "ner_f": "spans_entities_f",
+    "re_strict_p": "relations_p", "re_strict_r": "relations_r", "re_strict_f": "relations_f",
+    "re_strict_macro_f": "relations_macro_f", "re_boundaries_f": "relations_boundaries_f",
+}
+
+
+def measure(model_dir: Path, test_path: Path, gpu_id: int) -> dict:
+    """Scores, speed and peak memory of one pipeline (run in a fresh process)."""
+    import spacy
+    from spacy.tokens import Doc, DocBin
+    from spacy.training import Example
+
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    nlp = spacy.load(model_dir)
+    gold = list(DocBin().from_disk(test_path).get_docs(nlp.vocab))
+    words = [Doc(nlp.vocab, words=[t.text for t in doc]) for doc in gold]
+    list(nlp.pipe(words[:16]))  # warm-up
+    start = time.perf_counter()
+    predicted = list(nlp.pipe(Doc(nlp.vocab, words=[t.text for t in doc]) for doc in gold))
+    seconds = time.perf_counter() - start
+    scorer = nlp.get_pipe("spanjoint")
+    scores = scorer.score([Example(p, g) for p, g in zip(predicted, gold)])
+    result = {name: round(100 * scores[key], 2) for name, key in SCORE_KEYS.items()}
+    result.update(
+        inference_sentences_per_second=round(len(gold) / seconds, 1),
+        inference_peak_memory_gib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+    )
+    return result
+
+
+def main(
+    paths: List[Path] = typer.Argument(..., help="Training folders, then the test .spacy, then the output .json"),
+    gpu_id: int = typer.Option(-1, "--gpu-id"),
+    measure_one: bool = typer.Option(False, "--measure-one", hidden=True),
+):
+    if measure_one:
+        print(json.dumps(measure(paths[0], paths[1], gpu_id)))
+        return
+    *training_dirs, test_path, output_path = paths
+    rows = {}
+    for training_dir in training_dirs:
+        out = subprocess.run(
+            [sys.executable, __file__, str(training_dir / "model-best"), str(test_path), "--measure-one", "--gpu-id", str(gpu_id)],
+            check=True, capture_output=True, text=True,
+        ).stdout
+        row = json.loads(out.strip().splitlines()[-1])
+        cost_file = training_dir / "training_cost.json"
+        cost = json.loads(cost_file.read_text()) if cost_file.exists() else {}
+        row.update({f"training_{k}": v for k, v in cost.items()})
+        rows[training_dir.name] = row
+    report = {
+        "test_corpus": str(test_path),
+        "machine": f"{platform.processor() or platform.machine()}, {platform.system()}, python {platform.python_version()}",
+        "gpu_id": gpu_id,
+        "models": rows,
+    }
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    output_path.write_text(json.dumps(report, indent=2) + "\n")
+    output_path.with_suffix(".md").write_text(markdown_table(rows) + "\n")
+    print(markdown_table(rows))
+
+
+def markdown_table(rows: dict) -> str:
+    columns = [
+        ("NER P", "ner_p"), ("NER R", "ner_r"), ("NER F1", "ner_f"),
+        ("RE strict P", "re_strict_p"), ("RE strict R", "re_strict_r"), ("RE strict F1", "re_strict_f"),
+        ("RE strict macro F1", "re_strict_macro_f"), ("RE boundaries F1", "re_boundaries_f"),
+        ("train s/epoch", "training_seconds_per_epoch"), ("train peak GiB", "training_peak_memory_gib"),
+        ("infer sent/s", "inference_sentences_per_second"), ("infer peak GiB", "inference_peak_memory_gib"),
+    ]
+    lines = ["| config | " + " | ".join(c for c, _ in columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, row in rows.items():
+        lines.append(f"| {name} | " + " | ".join(str(row.get(k, "")) for _, k in columns) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    typer.run(main)

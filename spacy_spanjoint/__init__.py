@@ -1,0 +1,14 @@
+"""spacy-spanjoint: joint entity and relation extraction for spaCy.
+
+Importing the package registers the `doc._.relations` and `doc._.orig_id`
+extensions. The pipeline component, architectures and scorer are found by
+spaCy through the package's entry points, so `spacy.load` of a saved pipeline
+needs no import.
+"""
+from .relations import Relation, register_extensions, triples
+
+__version__ = "0.1.0"
+
+register_extensions()
+
+__all__ = ["Relation", "register_extensions", "triples", "__version__"]

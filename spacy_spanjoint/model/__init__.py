@@ -1,0 +1,4 @@
+"""The PyTorch model: one module per concept of the papers."""
+from .spanjoint import SpanJointModel
+
+__all__ = ["SpanJointModel"]

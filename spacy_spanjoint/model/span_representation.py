@@ -1,0 +1,67 @@
+"""Span representation: max-pooled tokens, sentence context and width (Eq. 3-5)."""
+from typing import List
+
+import torch
+from torch import Tensor, nn
+
+from .gated_fusion import GatedFusion
+
+
+def max_pool_ranges(token_vectors: Tensor, starts: Tensor, ends: Tensor) -> Tensor:
+    """Max-pool token vectors over [start, end) ranges (Eq. 4 and 9).
+
+    A sparse table holds the max of every run of 2^k tokens, so each range is
+    the max of two (overlapping) runs: memory and time grow with the number
+    of ranges, not with their length. An empty range (end <= start) gives a
+    zero vector, as for the context of two entities that touch or overlap.
+
+    token_vectors (Tensor): (T, d) token vectors x_i.
+    starts (Tensor): (N,) first token of each range.
+    ends (Tensor): (N,) end (exclusive) of each range.
+    RETURNS (Tensor): (N, d) pooled vectors.
+    """
+    n, width = starts.shape[0], token_vectors.shape[1]
+    lengths = (ends - starts).clamp(min=0)
+    if n == 0 or token_vectors.shape[0] == 0:
+        return token_vectors.new_zeros((n, width))
+    levels = [token_vectors]
+    longest = int(lengths.max())
+    while 2 ** len(levels) <= longest:
+        step = 2 ** (len(levels) - 1)
+        previous = levels[-1]
+        levels.append(torch.maximum(previous[:-step], previous[step:]))
+    level = torch.floor(torch.log2(lengths.clamp(min=1).to(torch.float64))).long()
+    table = torch.cat(levels)
+    level_start = torch.tensor([0] + [len(t) for t in levels], device=starts.device).cumsum(0)[level]
+    # an empty range may start at T (two spans ending the batch); its value is masked
+    safe_starts = starts.clamp(min=0, max=token_vectors.shape[0] - 1)
+    left = table[level_start + safe_starts]
+    right = table[level_start + (safe_starts + lengths.clamp(min=1) - 2 ** level)]
+    pooled = torch.maximum(left, right)
+    return pooled.masked_fill((lengths == 0).unsqueeze(1), 0.0)
+
+
+class SpanRepresentation(nn.Module):
+    """E'_S = fuse(max-pool of the span's tokens, x0, width embedding) (Eq. 4-5).
+
+    width (int): d, the encoder width.
+    max_width (int): Largest width with its own embedding; wider gold spans
+        share the last one.
+    gated (bool): Gated fusion (Eq. 5) or concatenation (SpERT).
+    """
+
+    def __init__(self, width: int, max_width: int, gated: bool = True):
+        super().__init__()
+        self.max_width = max_width
+        self.width_embedding = nn.Embedding(max_width + 1, width)
+        self.fusion = GatedFusion([width, width, width], gated)
+        self.output_width = self.fusion.output_width
+
+    def parts(self, token_vectors: Tensor, contexts: Tensor, spans: Tensor, span_window: Tensor) -> List[Tensor]:
+        """The three representations E1, E2, E3 of Eq. 5 for each span."""
+        pooled = max_pool_ranges(token_vectors, spans[:, 0], spans[:, 1])
+        widths = (spans[:, 1] - spans[:, 0]).clamp(max=self.max_width)
+        return [pooled, contexts[span_window], self.width_embedding(widths)]
+
+    def forward(self, token_vectors: Tensor, contexts: Tensor, spans: Tensor, span_window: Tensor) -> Tensor:
+        return self.fusion(self.parts(token_vectors, contexts, spans, span_window))
