@@ -56,6 +56,8 @@ def build_spanjoint_model(
     entity_threshold: float = 0.5,
     relation_threshold: float = 0.5,
     max_entities_per_window: int = 50,
+    flat_entities: bool = False,
+    positional_fusion: bool = False,
     head_learn_rate_scale: float = 50.0,
 ) -> Model:
     """Transformer listener -> token vectors and [CLS] contexts -> span-joint torch model.
@@ -78,7 +80,8 @@ def build_spanjoint_model(
         binary_features=binary_features, multiclass_features=multiclass_features, dropout=dropout,
         span_negatives=span_negatives, pair_negatives=pair_negatives,
         entity_threshold=entity_threshold, relation_threshold=relation_threshold,
-        max_entities_per_window=max_entities_per_window,
+        max_entities_per_window=max_entities_per_window, flat_entities=flat_entities,
+        positional_fusion=positional_fusion,
     )
     return Model(
         "spanjoint",

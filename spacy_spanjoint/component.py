@@ -40,6 +40,8 @@ pair_negatives = 100
 entity_threshold = 0.5
 relation_threshold = 0.5
 max_entities_per_window = 50
+flat_entities = false
+positional_fusion = false
 head_learn_rate_scale = 50.0
 
 [model.pooling]
@@ -175,7 +177,21 @@ class SpanJoint(TrainablePipe):
                     Relation((int(head[0]), int(head[1])), (int(tail[0]), int(tail[1])),
                              relation_labels[arrays["relation_labels"][r]], float(arrays["relation_scores"][r]))
                 )
-            doc._.relations = relations
+            doc._.relations = self._one_per_symmetric_pair(relations)
+
+    def _one_per_symmetric_pair(self, relations: List[Relation]) -> List[Relation]:
+        """A symmetric relation predicted in both directions is kept once, in the
+        direction with the higher score."""
+        symmetric = set(self.cfg["symmetric_relations"])
+        best: Dict[tuple, Relation] = {}
+        for relation in relations:
+            if relation.label not in symmetric:
+                continue
+            key = (relation.label, *sorted([relation.head, relation.tail]))
+            if key not in best or relation.score > best[key].score:
+                best[key] = relation
+        kept = set(map(id, best.values()))
+        return [r for r in relations if r.label not in symmetric or id(r) in kept]
 
     # -- training -----------------------------------------------------------
 

@@ -16,6 +16,7 @@ from spacy_spanjoint.model.candidates import (
     training_spans,
 )
 from spacy_spanjoint.model.classifiers import PhasedClassifier
+from spacy_spanjoint.model.decoding import greedy_non_overlapping
 from spacy_spanjoint.model.gated_fusion import GatedFusion
 from spacy_spanjoint.model.global_features import TypeDistanceFeature, entity_distance
 from spacy_spanjoint.model.losses import joint_loss, phased_loss
@@ -520,3 +521,46 @@ def test_predict_on_zero_tokens(two_phase):
     assert output["relation_pairs"].shape == (0, 2)
     for key in ("entity_labels", "entity_scores", "relation_labels", "relation_scores"):
         assert output[key].shape == (0,)
+
+
+# -- flat entity decoding -------------------------------------------------------------
+
+
+def naive_greedy(spans, groups, scores):
+    kept = []
+    for i in sorted(range(len(spans)), key=lambda i: (-scores[i], i)):
+        if all(groups[i] != groups[j] or spans[i][1] <= spans[j][0] or spans[j][1] <= spans[i][0] for j in kept):
+            kept.append(i)
+    return sorted(kept)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_greedy_non_overlapping_equals_one_by_one_greedy(seed):
+    generator = torch.Generator().manual_seed(seed)
+    starts = torch.randint(0, 30, (40,), generator=generator)
+    spans = torch.stack([starts, starts + torch.randint(1, 6, (40,), generator=generator)], dim=1)
+    groups = torch.randint(0, 2, (40,), generator=generator)
+    scores = torch.rand(40, generator=generator).round(decimals=1)  # ties included
+    kept = greedy_non_overlapping(spans, groups, scores)
+    assert torch.nonzero(kept).squeeze(1).tolist() == naive_greedy(spans.tolist(), groups.tolist(), scores.tolist())
+    chosen = spans[kept]
+    for a in range(len(chosen)):
+        for b in range(a + 1, len(chosen)):
+            same_group = groups[kept][a] == groups[kept][b]
+            assert not (same_group and chosen[a, 0] < chosen[b, 1] and chosen[b, 0] < chosen[a, 1])
+
+
+def test_flat_entities_switch_removes_overlaps_at_prediction():
+    torch.manual_seed(0)
+    model = make_model(max_entities_per_window=50)
+    model.entity_threshold = 0.0  # every span is an entity: maximal overlap
+    model.eval()
+    tokens, contexts, window = torch.randn(8, WIDTH), torch.randn(1, WIDTH), torch.zeros(8, dtype=torch.long)
+    nested = model(tokens, contexts, window)["entity_spans"]
+    model.flat_entities = True
+    flat = model(tokens, contexts, window)["entity_spans"]
+    assert len(flat) < len(nested)
+    covered = torch.zeros(8, dtype=torch.int64)
+    for start, end in flat.tolist():
+        covered[start:end] += 1
+    assert covered.max() == 1

@@ -391,3 +391,19 @@ def test_unknown_label_in_training_is_reported(tiny_encoder_path):
     bad = Example(Doc(nlp.vocab, words=words), make_reference(nlp.vocab, words, [(0, 1, "MISC"), (2, 3, "PER")], []))
     with pytest.raises(ValueError, match="entity label 'MISC'"):
         nlp.update([bad], sgd=Adam(LEARN_RATE))
+
+
+def test_symmetric_relation_kept_once_in_its_best_direction():
+    from spacy_spanjoint.component import SpanJoint
+    from spacy_spanjoint.relations import Relation
+
+    component = SpanJoint.__new__(SpanJoint)
+    component.cfg = {"symmetric_relations": ["Married_To"]}
+    relations = [
+        Relation((0, 1), (3, 4), "Married_To", 0.6),
+        Relation((3, 4), (0, 1), "Married_To", 0.9),
+        Relation((0, 1), (3, 4), "Works_For", 0.7),
+        Relation((3, 4), (0, 1), "Works_For", 0.8),
+    ]
+    kept = component._one_per_symmetric_pair(relations)
+    assert kept == [relations[1], relations[2], relations[3]]

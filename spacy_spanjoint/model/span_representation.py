@@ -48,13 +48,15 @@ class SpanRepresentation(nn.Module):
     max_width (int): Largest width with its own embedding; wider gold spans
         share the last one.
     gated (bool): Gated fusion (Eq. 5) or concatenation (SpERT).
+    positional (bool): A linear map per representation before the gate
+        (see `GatedFusion`); off is Eq. 5 as published.
     """
 
-    def __init__(self, width: int, max_width: int, gated: bool = True):
+    def __init__(self, width: int, max_width: int, gated: bool = True, positional: bool = False):
         super().__init__()
         self.max_width = max_width
         self.width_embedding = nn.Embedding(max_width + 1, width)
-        self.fusion = GatedFusion([width, width, width], gated)
+        self.fusion = GatedFusion([width, width, width], gated, positional=positional)
         self.output_width = self.fusion.output_width
 
     def parts(self, token_vectors: Tensor, contexts: Tensor, spans: Tensor, span_window: Tensor) -> List[Tensor]:

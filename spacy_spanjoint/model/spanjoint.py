@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from .candidates import enumerate_spans, group_ranks, ordered_pairs, training_pairs, training_spans
 from .classifiers import PhasedClassifier
+from .decoding import greedy_non_overlapping
 from .relation_representation import RelationRepresentation
 from .span_representation import SpanRepresentation
 
@@ -35,6 +36,10 @@ class SpanJointModel(nn.Module):
     relation_threshold (float): Phase-one relation probability threshold.
     max_entities_per_window (int): Entities paired per window at prediction
         (the highest-scoring ones), so the pair count stays bounded.
+    flat_entities (bool): Keep only non-overlapping entities at prediction
+        (greedy by score), for corpora without nested entities.
+    positional_fusion (bool): Per-representation linear maps before the span
+        gate too (the relation gate always has them, see `GatedFusion`).
     """
 
     def __init__(
@@ -55,6 +60,8 @@ class SpanJointModel(nn.Module):
         entity_threshold: float = 0.5,
         relation_threshold: float = 0.5,
         max_entities_per_window: int = 50,
+        flat_entities: bool = False,
+        positional_fusion: bool = False,
     ):
         super().__init__()
         self.max_span_width = max_span_width
@@ -63,7 +70,8 @@ class SpanJointModel(nn.Module):
         self.entity_threshold = entity_threshold
         self.relation_threshold = relation_threshold
         self.max_entities_per_window = max_entities_per_window
-        self.spans = SpanRepresentation(width, max_span_width, gated)
+        self.flat_entities = flat_entities
+        self.spans = SpanRepresentation(width, max_span_width, gated, positional=positional_fusion)
         self.relations = RelationRepresentation(
             self.spans.output_width, width, n_entity_labels, max_distance,
             gated=gated, binary_features=binary_features, multiclass_features=multiclass_features,
@@ -129,8 +137,9 @@ class SpanJointModel(nn.Module):
     def predict(self, token_vectors: Tensor, contexts: Tensor, token_window: Tensor) -> Dict[str, Tensor]:
         """Entities and relations of a batch.
 
-        All spans -> entity threshold -> type; ordered pairs of the entities of
-        each window -> relation threshold -> type.
+        All spans -> entity threshold -> type (-> non-overlapping subset with
+        `flat_entities`); ordered pairs of the entities of each window ->
+        relation threshold -> type.
         RETURNS (Dict[str, Tensor]): "entity_spans" (K, 2), "entity_labels",
             "entity_scores" (K,), "relation_pairs" (P, 2) into the entities,
             "relation_labels", "relation_scores" (P,).
@@ -142,6 +151,8 @@ class SpanJointModel(nn.Module):
             self.entity_classifier(span_reprs, span_reprs), self.entity_threshold
         )
         entities = torch.nonzero(is_entity).squeeze(1)
+        if self.flat_entities:
+            entities = entities[greedy_non_overlapping(spans[entities], span_window[entities], scores[entities])]
         top = group_ranks(span_window[entities], -scores[entities]) < self.max_entities_per_window
         entities = entities[top]
         entity_spans, entity_labels = spans[entities], labels[entities]
