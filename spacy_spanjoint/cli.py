@@ -75,11 +75,7 @@ def convert_cli(
         _report_dropped(problems)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     write_docbin(docs, output_path)
-    counts = count_annotations(docs, spans_key)
-    msg.good(
-        f"Converted {counts['docs']} docs ({counts['entities']} entities, "
-        f"{counts['relations']} relations) to {output_path}"
-    )
+    _report_written("Converted", docs, spans_key, output_path)
 
 
 @app.command("export")
@@ -100,11 +96,7 @@ def export_cli(
         _fail(err.problems)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     write_spert_json(sentences, output_path)
-    counts = count_annotations(docs, spans_key)
-    msg.good(
-        f"Exported {counts['docs']} docs ({counts['entities']} entities, "
-        f"{counts['relations']} relations) to {output_path}"
-    )
+    _report_written("Exported", docs, spans_key, output_path)
 
 
 @app.command("stats")
@@ -132,6 +124,14 @@ def stats_cli(
     output_path.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output_path, stats)
     msg.good(f"Saved statistics to {output_path}")
+
+
+def _report_written(verb: str, docs: List[Any], spans_key: str, output_path: Path) -> None:
+    counts = count_annotations(docs, spans_key)
+    msg.good(
+        f"{verb} {counts['docs']} docs ({counts['entities']} entities, "
+        f"{counts['relations']} relations) to {output_path}"
+    )
 
 
 def _fail(problems: List[Problem]) -> NoReturn:
