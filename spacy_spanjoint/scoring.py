@@ -7,7 +7,7 @@ and per type. A symmetric relation type matches in either direction. Scores
 compare the sets of gold and predicted relations, so a gold relation the
 model never proposed is a miss.
 """
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, Optional, Set, Tuple
 
 from spacy.scorer import PRFScore, Scorer
 from spacy.tokens import Doc

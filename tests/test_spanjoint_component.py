@@ -192,7 +192,7 @@ def test_saved_pipeline_loads_without_importing_the_package(trained, tmp_path):
     nlp.to_disk(tmp_path / "pipeline")
     code = (
         "import sys, spacy\n"
-        f"nlp = spacy.load(sys.argv[1])\n"
+        "nlp = spacy.load(sys.argv[1])\n"
         "doc = nlp('John Smith lives in New York .')\n"
         "print(sorted((s.start, s.end, s.label_) for s in doc.spans['entities']))\n"
         "print(sorted((r.head, r.tail, r.label) for r in doc._.relations))\n"

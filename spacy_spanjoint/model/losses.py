@@ -1,7 +1,6 @@
 """Training losses of the two-phase model (Eq. 11, 15, 16)."""
 from typing import Dict
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
