@@ -21,7 +21,7 @@ from thinc.api import Config, Model, Optimizer, torch2xp, xp2torch
 from .layers import GoldBatch, SpanJointOutput, build_torch_head
 from .model.losses import joint_loss
 from .relations import SYMMETRIC_LABELS_KEY, Relation, register_extensions
-from .scoring import score_spanjoint
+from .scoring import same_tokenization, score_spanjoint
 
 DEFAULT_SPANJOINT_MODEL = """
 [model]
@@ -259,7 +259,8 @@ class SpanJoint(TrainablePipe):
         offset = 0
         for n, eg in enumerate(examples):
             index = {}
-            for span in self._aligned_gold_spans(eg):
+            same_tokens = same_tokenization(eg)
+            for span in self._aligned_gold_spans(eg, same_tokens):
                 if span.label_ not in entity_ids:
                     raise ValueError(
                         f"spanjoint: entity label '{span.label_}' in training doc {n} is not one of the "
@@ -270,7 +271,7 @@ class SpanJoint(TrainablePipe):
                 index[(span.start, span.end)] = len(spans)
                 spans.append((span.start + offset, span.end + offset))
                 labels.append(entity_ids[span.label_])
-            for relation in self._aligned_gold_relations(eg):
+            for relation in self._aligned_gold_relations(eg, same_tokens):
                 if relation.label not in relation_ids:
                     raise ValueError(
                         f"spanjoint: relation label '{relation.label}' in training doc {n} is not one of the "
@@ -291,18 +292,15 @@ class SpanJoint(TrainablePipe):
             symmetric,
         )
 
-    def _same_tokens(self, eg: Example) -> bool:
-        return [t.text for t in eg.predicted] == [t.text for t in eg.reference]
-
-    def _aligned_gold_spans(self, eg: Example) -> List[Span]:
+    def _aligned_gold_spans(self, eg: Example, same_tokens: bool) -> List[Span]:
         gold = list(eg.reference.spans.get(self.spans_key, []))
-        if self._same_tokens(eg):
+        if same_tokens:
             return gold
         return [s for span in gold for s in eg.get_aligned_spans_y2x([span], allow_overlap=True)]
 
-    def _aligned_gold_relations(self, eg: Example) -> List[Relation]:
+    def _aligned_gold_relations(self, eg: Example, same_tokens: bool) -> List[Relation]:
         relations = eg.reference._.relations
-        if self._same_tokens(eg):
+        if same_tokens:
             return relations
         aligned = []
         for relation in relations:

@@ -59,9 +59,14 @@ def relation_keys(
     return strict, boundaries
 
 
+def same_tokenization(example: Example) -> bool:
+    """Whether the predicted and the gold doc have the same tokens."""
+    return [t.text for t in example.predicted] == [t.text for t in example.reference]
+
+
 def _reference_offsets(example: Example) -> Optional[Callable[[Offsets], Offsets]]:
     """None when both docs share their tokens, else a mapper through the alignment."""
-    if [t.text for t in example.predicted] == [t.text for t in example.reference]:
+    if same_tokenization(example):
         return None
 
     def to_reference(offsets: Offsets) -> Offsets:
