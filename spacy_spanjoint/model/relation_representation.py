@@ -1,6 +1,8 @@
-"""Relation representation of an ordered entity pair (Eq. 7-9, 13 of the two-phase paper)."""
+"""Relation representation of an ordered entity pair (Eq. 7-9, 13 of the two-phase paper;
+Eq. 15-16 of the SpERT.MT paper for the entity logits)."""
 from typing import Optional, Tuple
 
+import torch
 from torch import Tensor, nn
 
 from .gated_fusion import GatedFusion
@@ -24,6 +26,8 @@ class RelationRepresentation(nn.Module):
     gated (bool): Gated fusion or concatenation.
     binary_features (bool): Use D_r.
     multiclass_features (bool): Use C_r.
+    logit_width (int): Width of the entity logits p(s) appended to both
+        representations, head then tail (SpERT.MT Eq. 15-16); 0 for none.
     """
 
     def __init__(
@@ -35,6 +39,7 @@ class RelationRepresentation(nn.Module):
         gated: bool = True,
         binary_features: bool = True,
         multiclass_features: bool = True,
+        logit_width: int = 0,
     ):
         super().__init__()
         self.max_distance = max_distance
@@ -50,6 +55,9 @@ class RelationRepresentation(nn.Module):
             self.type_distance = TypeDistanceFeature(feature_width, n_entity_labels, max_distance)
             self.type_fusion = GatedFusion([self.binary_width, feature_width], gated)
             self.typed_width = self.type_fusion.output_width
+        self.logit_width = logit_width
+        self.binary_width += 2 * logit_width
+        self.typed_width += 2 * logit_width
 
     def forward(
         self,
@@ -58,6 +66,7 @@ class RelationRepresentation(nn.Module):
         entity_spans: Tensor,
         pairs: Tensor,
         entity_types: Optional[Tensor],
+        entity_logits: Optional[Tensor] = None,
     ) -> Tuple[Tensor, Tensor]:
         """Representations of the pairs for phase one and for phase two.
 
@@ -66,6 +75,8 @@ class RelationRepresentation(nn.Module):
         entity_spans (Tensor): (K, 2) entity offsets.
         pairs (Tensor): (M, 2) head and tail indices into the entities.
         entity_types (Optional[Tensor]): (K,) entity label ids for C_r.
+        entity_logits (Optional[Tensor]): (K, logit_width) entity logits p(s),
+            needed when `logit_width` > 0.
         RETURNS (Tuple[Tensor, Tensor]): R_r (M, binary_width) and R'_r (M, typed_width).
         """
         head, tail = pairs[:, 0], pairs[:, 1]
@@ -80,7 +91,12 @@ class RelationRepresentation(nn.Module):
         if self.distance is not None:
             parts.append(self.distance(distance))
         relation = self.pair_fusion(parts)
-        if self.type_distance is None:
-            return relation, relation
-        feature = self.type_distance(entity_types[head], entity_types[tail], distance)
-        return relation, self.type_fusion([relation, feature])
+        typed = relation
+        if self.type_distance is not None:
+            feature = self.type_distance(entity_types[head], entity_types[tail], distance)
+            typed = self.type_fusion([relation, feature])
+        if self.logit_width:
+            # r(s1, s2) = ... o p(s1) o p(s2), in the pair's order (SpERT.MT Eq. 15-16)
+            logits = torch.cat([entity_logits[head], entity_logits[tail]], dim=-1)
+            relation, typed = torch.cat([relation, logits], dim=-1), torch.cat([typed, logits], dim=-1)
+        return relation, typed

@@ -4,6 +4,12 @@ Composition of the two-phase paper's model (sections 3.1-3.4): span
 representations (Eq. 3-5), phase one and phase two for entities (Eq. 6, 12)
 and for relations (Eq. 7-10, 13-14). The same module is SpERT when
 `two_phase`, `gated`, `binary_features` and `multiclass_features` are off.
+
+The SpERT.MT paper's parts are switches of their own: identification heads
+(Eq. 4-5), ranking classification (Eq. 6-10), IoU-scaled identification of
+the entities (Eq. 11-13), entity logits in the pair representation (Eq.
+15-16) and prediction from the class scores (Eq. 18). SpERT plus all of them
+is SpERT.MT; the two-phase model plus them is the combined model.
 """
 from typing import Dict, Optional
 
@@ -13,8 +19,29 @@ from torch import Tensor, nn
 from .candidates import enumerate_spans, group_ranks, ordered_pairs, training_pairs, training_spans
 from .classifiers import PhasedClassifier
 from .decoding import greedy_non_overlapping
+from .iou import entity_iou
 from .relation_representation import RelationRepresentation
 from .span_representation import SpanRepresentation
+
+
+def check_switches(two_phase: bool, identification_heads: bool, classification_loss: str,
+                   iou_weighted_identification: bool, class_threshold: Optional[float]) -> None:
+    """Raise a ValueError for a combination of switches that has no meaning.
+
+    RETURNS (None): Nothing; raises on an invalid combination.
+    """
+    if classification_loss not in ("softmax", "ranking"):
+        raise ValueError(f"classification_loss must be 'softmax' or 'ranking', got {classification_loss!r}")
+    ranking = classification_loss == "ranking"
+    if class_threshold is not None and not ranking:
+        raise ValueError("class_threshold (SpERT.MT Eq. 18) thresholds ranking class scores: "
+                         "set classification_loss = 'ranking'")
+    if ranking and not two_phase and class_threshold is None:
+        raise ValueError("ranking class scores have no none class: without two_phase, "
+                         "set class_threshold (SpERT.MT Eq. 18, 0.85)")
+    if iou_weighted_identification and not (two_phase or identification_heads):
+        raise ValueError("iou_weighted_identification scales the identification loss: "
+                         "set identification_heads = true (or two_phase = true)")
 
 
 class SpanJointModel(nn.Module):
@@ -40,6 +67,21 @@ class SpanJointModel(nn.Module):
         (greedy by score), for corpora without nested entities.
     positional_fusion (bool): Per-representation linear maps before the span
         gate too (the relation gate always has them, see `GatedFusion`).
+    identification_heads (bool): Binary identification heads for entities and
+        relations trained with BCE beside the classification (SpERT.MT Eq. 4-5).
+        The two-phase model has them anyway (its phase-one heads), so this
+        matters when `two_phase` is off.
+    classification_loss (str): "softmax": softmax typing (phase two, or SpERT's
+        none class); "ranking": class scores s^T W_c over the types, trained
+        with the pairwise ranking loss (SpERT.MT Eq. 6-9).
+    iou_weighted_identification (bool): Scale the entity identification BCE by
+        ENIoU (SpERT.MT Eq. 11-13); needs identification heads.
+    entity_logits_in_pairs (bool): Append the entity classification logits of
+        head and tail to the pair representation (SpERT.MT Eq. 15-16).
+    class_threshold (Optional[float]): theta of SpERT.MT Eq. 18: predict from
+        the class scores alone, positive when the best one is >= theta; the
+        identification heads and `entity_threshold` / `relation_threshold` are
+        then unused. Needs "ranking". None: the thresholds above decide.
     """
 
     def __init__(
@@ -62,8 +104,18 @@ class SpanJointModel(nn.Module):
         max_entities_per_window: int = 50,
         flat_entities: bool = False,
         positional_fusion: bool = False,
+        identification_heads: bool = False,
+        classification_loss: str = "softmax",
+        iou_weighted_identification: bool = False,
+        entity_logits_in_pairs: bool = False,
+        class_threshold: Optional[float] = None,
     ):
         super().__init__()
+        check_switches(two_phase, identification_heads, classification_loss, iou_weighted_identification,
+                       class_threshold)
+        ranking = classification_loss == "ranking"
+        self.iou_weighted_identification = iou_weighted_identification
+        self.class_threshold = class_threshold
         self.max_span_width = max_span_width
         self.span_negatives = span_negatives
         self.pair_negatives = pair_negatives
@@ -72,15 +124,19 @@ class SpanJointModel(nn.Module):
         self.max_entities_per_window = max_entities_per_window
         self.flat_entities = flat_entities
         self.spans = SpanRepresentation(width, max_span_width, gated, positional=positional_fusion)
+        logit_width = PhasedClassifier.class_width_for(n_entity_labels, two_phase, ranking)
         self.relations = RelationRepresentation(
             self.spans.output_width, width, n_entity_labels, max_distance,
             gated=gated, binary_features=binary_features, multiclass_features=multiclass_features,
+            logit_width=logit_width if entity_logits_in_pairs else 0,
         )
         self.entity_classifier = PhasedClassifier(
-            self.spans.output_width, self.spans.output_width, n_entity_labels, two_phase
+            self.spans.output_width, self.spans.output_width, n_entity_labels, two_phase,
+            identification=identification_heads, ranking=ranking,
         )
         self.relation_classifier = PhasedClassifier(
-            self.relations.binary_width, self.relations.typed_width, n_relation_labels, two_phase
+            self.relations.binary_width, self.relations.typed_width, n_relation_labels, two_phase,
+            identification=identification_heads, ranking=ranking,
         )
         self.dropout = nn.Dropout(dropout)
 
@@ -113,9 +169,12 @@ class SpanJointModel(nn.Module):
     def train_logits(self, token_vectors, contexts, token_window, gold_spans, gold_labels, gold_relations, symmetric):
         """Logits and targets of the training candidates (SpERT's sampling).
 
-        Phase two and the multi-class feature see the gold entity types.
-        RETURNS (Dict[str, Tensor]): "entity.*" and "relation.*" logits, and
-            "entity.targets" / "relation.targets" (0 = negative, k = label k - 1).
+        Phase two and the multi-class feature see the gold entity types; the
+        pairs (of gold entities) see their entity logits when
+        `entity_logits_in_pairs` is on.
+        RETURNS (Dict[str, Tensor]): "entity.*" and "relation.*" logits,
+            "entity.targets" / "relation.targets" (0 = negative, k = label k - 1),
+            and "entity.eniou" (ENIoU per span) with `iou_weighted_identification`.
         """
         spans = training_spans(token_window, gold_spans, self.max_span_width, self.span_negatives)
         span_window = token_window[spans[:, 0]]
@@ -126,12 +185,17 @@ class SpanJointModel(nn.Module):
         dropped = self.dropout(span_reprs)
         entity_logits = self.entity_classifier(dropped, dropped)
         pairs, pair_targets = training_pairs(span_window[:n_gold], gold_relations, symmetric, self.pair_negatives)
-        relation_reprs, typed_reprs = self.relations(token_vectors, span_reprs[:n_gold], gold_spans, pairs, gold_labels)
+        gold_logits = entity_logits[self.entity_classifier.class_key][:n_gold]
+        relation_reprs, typed_reprs = self.relations(
+            token_vectors, span_reprs[:n_gold], gold_spans, pairs, gold_labels, gold_logits
+        )
         relation_logits = self.relation_classifier(self.dropout(relation_reprs), self.dropout(typed_reprs))
         output = {f"entity.{k}": v for k, v in entity_logits.items()}
         output.update({f"relation.{k}": v for k, v in relation_logits.items()})
         output["entity.targets"] = span_targets
         output["relation.targets"] = pair_targets
+        if self.iou_weighted_identification:
+            output["entity.eniou"] = entity_iou(spans, span_window, gold_spans, span_window[:n_gold])
         return output
 
     def predict(self, token_vectors: Tensor, contexts: Tensor, token_window: Tensor) -> Dict[str, Tensor]:
@@ -139,7 +203,8 @@ class SpanJointModel(nn.Module):
 
         All spans -> entity threshold -> type (-> non-overlapping subset with
         `flat_entities`); ordered pairs of the entities of each window ->
-        relation threshold -> type.
+        relation threshold -> type. With `class_threshold`, the best class
+        score decides instead of the thresholds (SpERT.MT Eq. 18).
         RETURNS (Dict[str, Tensor]): "entity_spans" (K, 2), "entity_labels",
             "entity_scores" (K,), "relation_pairs" (P, 2) into the entities,
             "relation_labels", "relation_scores" (P,).
@@ -147,8 +212,9 @@ class SpanJointModel(nn.Module):
         spans = enumerate_spans(token_window, self.max_span_width)
         span_window = token_window[spans[:, 0]]
         span_reprs = self.spans(token_vectors, contexts, spans, span_window)
+        entity_logits = self.entity_classifier(span_reprs, span_reprs)
         is_entity, labels, scores = self.entity_classifier.decide(
-            self.entity_classifier(span_reprs, span_reprs), self.entity_threshold
+            entity_logits, self.entity_threshold, self.class_threshold
         )
         entities = torch.nonzero(is_entity).squeeze(1)
         if self.flat_entities:
@@ -158,10 +224,11 @@ class SpanJointModel(nn.Module):
         entity_spans, entity_labels = spans[entities], labels[entities]
         pairs = ordered_pairs(span_window[entities])
         relation_reprs, typed_reprs = self.relations(
-            token_vectors, span_reprs[entities], entity_spans, pairs, entity_labels
+            token_vectors, span_reprs[entities], entity_spans, pairs, entity_labels,
+            entity_logits[self.entity_classifier.class_key][entities],
         )
         is_relation, relation_labels, relation_scores = self.relation_classifier.decide(
-            self.relation_classifier(relation_reprs, typed_reprs), self.relation_threshold
+            self.relation_classifier(relation_reprs, typed_reprs), self.relation_threshold, self.class_threshold
         )
         return {
             "entity_spans": entity_spans,
