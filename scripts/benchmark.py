@@ -1,0 +1,306 @@
+"""Speed and scale of a trained pipeline, on one machine in one run.
+
+Measures, and writes to a JSON report and a PNG plot:
+- inference throughput (sentences/s, tokens/s) on the test sentences, with
+  the transformer alone and with the full pipeline, at the same batch size,
+  and the ratio full / transformer alone;
+- peak resident memory of that process;
+- training seconds per epoch for each training config, from real
+  `nlp.update` steps (timed over `--train-steps` steps after warm-up and
+  scaled to the steps of one epoch, or over a whole epoch with
+  `--full-epoch`; dev evaluation not included);
+- seconds per 1,000 tokens and peak memory on long documents built from the
+  test sentences (sentence boundaries kept), each size in a fresh process.
+
+    python scripts/benchmark.py training/conll04/model-best corpus/conll04_test.spacy \\
+        corpus/conll04_train.spacy reports/benchmark.json [--quick]
+"""
+import contextlib
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+DOC_SIZES = [1000, 2000, 4000, 8000, 16000, 32000]
+QUICK_DOC_SIZES = [1000, 2000]
+TRAIN_CONFIGS = ["configs/conll04.cfg", "configs/conll04_spert.cfg"]
+
+
+def peak_memory_gib() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+
+
+def machine(gpu_id: int) -> dict:
+    """What the figures were measured on."""
+    import spacy
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    info = {
+        "cpu": cpu,
+        "cpu_cores": os.cpu_count(),
+        "cpu_cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "spacy": spacy.__version__,
+        "gpu_id": gpu_id,
+    }
+    if gpu_id >= 0:
+        info["gpu"] = torch.cuda.get_device_name(gpu_id)
+    return info
+
+
+def load_pipeline(model_dir: Path, gpu_id: int):
+    import spacy
+
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    return spacy.load(model_dir)
+
+
+def test_docs(nlp, test_path: Path, limit: int):
+    """The test sentences as untagged Docs with the corpus tokens."""
+    from spacy.tokens import Doc, DocBin
+
+    gold = list(DocBin().from_disk(test_path).get_docs(nlp.vocab))
+    gold = gold[:limit] if limit > 0 else gold
+    return [Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc]) for doc in gold]
+
+
+def throughput(model_dir: Path, test_path: Path, batch_size: int, repeats: int, limit: int, gpu_id: int) -> dict:
+    """Sentences/s and tokens/s of the transformer alone and of the full pipeline.
+
+    The two are timed alternately `repeats` times in one process, and the
+    median run of each is reported, so a slow moment of the machine hits both.
+    """
+    nlp = load_pipeline(model_dir, gpu_id)
+    words = test_docs(nlp, test_path, limit)
+    n_tokens = sum(len(doc) for doc in words)
+
+    def fresh():
+        return [doc.copy() for doc in words]
+
+    def run(enabled: Optional[List[str]]) -> float:
+        docs = fresh()
+        with nlp.select_pipes(enable=enabled) if enabled else contextlib.nullcontext():
+            start = time.perf_counter()
+            for _ in nlp.pipe(docs, batch_size=batch_size):
+                pass
+            return time.perf_counter() - start
+
+    list(nlp.pipe(fresh()[:batch_size], batch_size=batch_size))  # warm-up
+    transformer_name = next(name for name, pipe in nlp.pipeline if pipe.__class__.__name__ == "Transformer")
+    seconds = {"transformer_alone": [], "full_pipeline": []}
+    for _ in range(repeats):
+        seconds["transformer_alone"].append(run([transformer_name]))
+        seconds["full_pipeline"].append(run(None))
+    result = {"sentences": len(words), "tokens": n_tokens, "batch_size": batch_size, "repeats": repeats}
+    for key, runs in seconds.items():
+        median = statistics.median(runs)
+        result[key] = {
+            "seconds": round(median, 3),
+            "seconds_all_runs": [round(s, 3) for s in runs],
+            "sentences_per_second": round(len(words) / median, 1),
+            "tokens_per_second": round(n_tokens / median, 1),
+        }
+    result["ratio_full_to_transformer"] = round(
+        result["full_pipeline"]["tokens_per_second"] / result["transformer_alone"]["tokens_per_second"], 3
+    )
+    result["peak_memory_gib"] = peak_memory_gib()
+    return result
+
+
+def long_doc(nlp, test_path: Path, n_tokens: int):
+    """A Doc of exactly `n_tokens` tokens: the test sentences in order, repeated,
+    with their sentence boundaries."""
+    from spacy.tokens import Doc
+
+    words, spaces, starts = [], [], []
+    sentences = test_docs(nlp, test_path, 0)
+    i = 0
+    while len(words) < n_tokens:
+        sentence = sentences[i % len(sentences)]
+        words.extend(t.text for t in sentence)
+        spaces.extend(True for _ in sentence)
+        starts.extend([True] + [False] * (len(sentence) - 1))
+        i += 1
+    return Doc(nlp.vocab, words=words[:n_tokens], spaces=spaces[:n_tokens], sent_starts=starts[:n_tokens])
+
+
+def measure_long_doc(model_dir: Path, test_path: Path, n_tokens: int, gpu_id: int) -> dict:
+    """Seconds and peak memory for one document of `n_tokens` tokens (run in a fresh process)."""
+    nlp = load_pipeline(model_dir, gpu_id)
+    nlp(long_doc(nlp, test_path, min(n_tokens, 1000)))  # warm-up: first-call costs are not per token
+    memory_before = peak_memory_gib()
+    doc = long_doc(nlp, test_path, n_tokens)
+    start = time.perf_counter()
+    doc = nlp(doc)
+    seconds = time.perf_counter() - start
+    return {
+        "tokens": len(doc),
+        "sentences": sum(1 for _ in doc.sents),
+        "seconds": round(seconds, 3),
+        "seconds_per_1k_tokens": round(1000 * seconds / len(doc), 4),
+        "peak_memory_gib": peak_memory_gib(),
+        "peak_memory_before_doc_gib": memory_before,
+        "entities": len(doc.spans["entities"]),
+        "relations": len(doc._.relations),
+    }
+
+
+def measure_training(config_path: Path, train_path: Path, steps: int, full_epoch: bool, gpu_id: int) -> dict:
+    """Seconds per training epoch from real `nlp.update` steps (run in a fresh process)."""
+    import spacy
+    from spacy.training.initialize import init_nlp
+    from spacy.util import load_config, registry, resolve_dot_names
+
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    overrides = {"paths.train": str(train_path), "paths.dev": str(train_path)}
+    config = load_config(config_path, overrides=overrides, interpolate=False)
+    nlp = init_nlp(config, use_gpu=gpu_id)
+    interpolated = nlp.config.interpolate()
+    training = registry.resolve(interpolated["training"])
+    (train_corpus,) = resolve_dot_names(interpolated, [training["train_corpus"]])
+    examples = list(train_corpus(nlp))
+    batches = list(training["batcher"](examples))
+    optimizer, dropout = training["optimizer"], training["dropout"]
+    warmup = 2
+    timed = batches if full_epoch else batches[warmup : warmup + steps]
+    for batch in batches[:warmup]:
+        nlp.update(batch, drop=dropout, sgd=optimizer, losses={})
+    start = time.perf_counter()
+    for batch in timed:
+        nlp.update(batch, drop=dropout, sgd=optimizer, losses={})
+    seconds = time.perf_counter() - start
+    per_step = seconds / len(timed)
+    return {
+        "config": str(config_path),
+        "method": (
+            "one full epoch of nlp.update steps, timed after 2 warm-up steps" if full_epoch else
+            f"{len(timed)} nlp.update steps timed after {warmup} warm-up steps, scaled to the {len(batches)} steps of one epoch"
+        ),
+        "includes_dev_evaluation": False,
+        "train_docs": len(examples),
+        "steps_per_epoch": len(batches),
+        "timed_steps": len(timed),
+        "seconds_per_step": round(per_step, 4),
+        "seconds_per_epoch": round(per_step * len(batches), 1),
+        "peak_memory_gib": peak_memory_gib(),
+    }
+
+
+def in_subprocess(*args: str) -> dict:
+    """Run one hidden measurement of this script in a fresh Python process."""
+    result = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"benchmark step {args[0]} failed:\n{result.stderr[-4000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def plot(report: dict, path: Path) -> None:
+    """Seconds per 1k tokens and peak memory against document size, and throughput."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit("The plot needs matplotlib: pip install -e '.[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    docs = report["long_documents"]
+    sizes = [row["tokens"] for row in docs]
+    fig, (ax_time, ax_memory, ax_speed) = plt.subplots(1, 3, figsize=(15, 4.2))
+    per_1k = [row["seconds_per_1k_tokens"] for row in docs]
+    ax_time.plot(sizes, per_1k, marker="o")
+    ax_time.axhspan(per_1k[0] * 0.8, per_1k[0] * 1.2, color="green", alpha=0.12, label="±20% of the smallest doc")
+    ax_time.set(xscale="log", xlabel="document tokens", ylabel="seconds per 1k tokens", title="Time per token")
+    ax_time.set_ylim(bottom=0)
+    ax_time.legend()
+    ax_memory.plot(sizes, [row["peak_memory_gib"] for row in docs], marker="o", label="process peak RSS")
+    ax_memory.axhline(2.0, color="red", linestyle="--", label="2 GiB")
+    ax_memory.set(xscale="log", xlabel="document tokens", ylabel="GiB", title="Peak memory")
+    ax_memory.set_ylim(bottom=0)
+    ax_memory.legend()
+    speed = report["throughput"]
+    labels = ["transformer alone", "full pipeline"]
+    values = [speed["transformer_alone"]["tokens_per_second"], speed["full_pipeline"]["tokens_per_second"]]
+    ax_speed.bar(labels, values, color=["grey", "tab:blue"])
+    ax_speed.set(ylabel="tokens per second", title=f"Test sentences, batch {speed['batch_size']} (ratio {speed['ratio_full_to_transformer']})")
+    fig.suptitle(f"{report['machine']['cpu']}, {report['machine']['torch_threads']} torch threads")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+
+
+def main(
+    model_dir: Path = typer.Argument(..., help="Trained pipeline (model-best)"),
+    test_path: Path = typer.Argument(..., help="Test DocBin: throughput sentences and long-document material"),
+    train_path: Path = typer.Argument(..., help="Training DocBin for the seconds per epoch"),
+    output_path: Path = typer.Argument(..., help="JSON report; the plot goes beside it as .png"),
+    configs: List[Path] = typer.Option(TRAIN_CONFIGS, "--config", help="Training configs to time (repeatable)"),
+    batch_size: int = typer.Option(32, "--batch-size", help="nlp.pipe batch size for both throughputs"),
+    repeats: int = typer.Option(3, "--repeats", help="Alternating runs of each throughput; the median is kept"),
+    train_steps: int = typer.Option(30, "--train-steps", help="Timed nlp.update steps per config"),
+    full_epoch: bool = typer.Option(False, "--full-epoch", help="Time one whole training epoch instead"),
+    sizes: str = typer.Option(",".join(map(str, DOC_SIZES)), "--sizes", help="Long-document sizes in tokens"),
+    quick: bool = typer.Option(False, "--quick", help="Reduced run for development: 64 sentences, 1 repeat, 3 steps, 1k and 2k tokens"),
+    gpu_id: int = typer.Option(-1, "--gpu-id"),
+    step: str = typer.Option("", "--step", hidden=True),
+    step_arg: str = typer.Option("", "--step-arg", hidden=True),
+):
+    if step == "long-doc":
+        print(json.dumps(measure_long_doc(model_dir, test_path, int(step_arg), gpu_id)))
+        return
+    if step == "train":
+        steps, full = step_arg.split(":")
+        print(json.dumps(measure_training(Path(configs[0]), train_path, int(steps), full == "1", gpu_id)))
+        return
+    doc_sizes = QUICK_DOC_SIZES if quick else [int(s) for s in sizes.split(",")]
+    limit, repeats, train_steps = (64, 1, 3) if quick else (0, repeats, train_steps)
+    common = [str(model_dir), str(test_path), str(train_path), str(output_path), "--gpu-id", str(gpu_id)]
+    report = {"command": " ".join(["python"] + sys.argv), "quick": quick, "machine": machine(gpu_id)}
+    typer.echo("throughput on the test sentences ...")
+    report["throughput"] = throughput(model_dir, test_path, batch_size, repeats, limit, gpu_id)
+    report["long_documents"] = []
+    for size in doc_sizes:
+        typer.echo(f"document of {size} tokens ...")
+        report["long_documents"].append(in_subprocess(*common, "--step", "long-doc", "--step-arg", str(size)))
+    report["training"] = {}
+    for config in configs:
+        typer.echo(f"training steps of {config} ...")
+        report["training"][Path(config).stem] = in_subprocess(
+            *common, "--config", str(config), "--step", "train", "--step-arg", f"{train_steps}:{int(full_epoch)}"
+        )
+    per_1k = [row["seconds_per_1k_tokens"] for row in report["long_documents"]]
+    report["summary"] = {
+        "ratio_full_to_transformer": report["throughput"]["ratio_full_to_transformer"],
+        "seconds_per_1k_tokens_max_deviation_from_smallest": round(max(abs(x / per_1k[0] - 1) for x in per_1k), 3),
+        "peak_memory_largest_doc_gib": report["long_documents"][-1]["peak_memory_gib"],
+        "targets": "ratio >= 0.8; seconds per 1k tokens within ±20% of the 1k doc; < 2 GiB on the 32k doc",
+    }
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    output_path.write_text(json.dumps(report, indent=2) + "\n")
+    plot(report, output_path.with_suffix(".png"))
+    typer.echo(json.dumps(report["summary"], indent=2))
+    typer.echo(f"wrote {output_path} and {output_path.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    typer.run(main)
