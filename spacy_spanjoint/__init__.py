@@ -6,9 +6,10 @@ spaCy through the package's entry points, so `spacy.load` of a saved pipeline
 needs no import.
 """
 from .relations import Relation, register_extensions, triples
+from .visualize import render, serve
 
 __version__ = "0.1.0"
 
 register_extensions()
 
-__all__ = ["Relation", "register_extensions", "triples", "__version__"]
+__all__ = ["Relation", "register_extensions", "render", "serve", "triples", "__version__"]

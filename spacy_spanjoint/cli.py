@@ -240,3 +240,114 @@ def fetch_assets_cli(
         msg.fail("Some assets could not be fetched", str(error), exits=1)
     for dest, source in results.items():
         msg.good(f"{dest} ({'already present' if source == 'present' else 'from ' + source})")
+
+
+@app.command("prepare-package")
+def prepare_package_cli(
+    model_path: Path = typer.Argument(..., help="Trained pipeline folder", exists=True, file_okay=False),
+    output_path: Path = typer.Argument(..., help="Folder for the prepared copy", file_okay=False),
+    name: str = typer.Option("spanjoint", "--name", "-n", help="Pipeline name without the language prefix"),
+    version: str = typer.Option("0.1.0", "--version", "-v", help="Pipeline version"),
+) -> None:
+    """Copy a trained pipeline for `spacy package`: a sentencizer first, name,
+    version and the requirements (spacy-spanjoint included) in its meta.
+
+    Then build the package with `python -m spacy package OUTPUT_PATH DIR --build wheel`.
+    """
+    from .packaging import prepare_pipeline
+
+    meta = prepare_pipeline(model_path, output_path, name=name, version=version)
+    msg.good(
+        f"Saved {meta['lang']}_{meta['name']} {meta['version']} to {output_path}",
+        f"pipeline: {', '.join(meta['pipeline'])}; requirements: {', '.join(meta['requirements'])}",
+    )
+
+
+@app.command("predict")
+def predict_cli(
+    model: str = typer.Argument(..., help="Pipeline: a folder or an installed package such as en_spanjoint"),
+    input_path: Path = _input_file("Input: .txt (one document per line) or JSONL with a 'text' field"),
+    output_path: Path = typer.Argument(..., help="Output file", dir_okay=False),
+    output_format: str = typer.Option("jsonl", "--format", "-f", help="Output format: jsonl, csv or spert"),
+    batch_size: int = typer.Option(32, "--batch-size", "-b", help="Documents per batch", min=1),
+    n_process: int = typer.Option(1, "--n-process", "-n", help="Processes for nlp.pipe", min=1),
+) -> None:
+    """Predict entities and relations for every document of a file.
+
+    jsonl: the input fields plus entities (character offsets, label, score) and
+    relations (head and tail index into the entities, label, score).
+    csv: one triple a row. spert: the SpERT JSON corpus format.
+    A bad input line is reported with its line number and skipped; the command
+    then exits with code 1 after writing everything else.
+    """
+    import spacy
+    from tqdm import tqdm
+
+    from .predict import FORMATS, count_lines, predict_file
+
+    if output_format not in FORMATS:
+        msg.fail(f"Unknown --format {output_format!r}; expected one of {', '.join(FORMATS)}", exits=1)
+    nlp = spacy.load(model)
+    with tqdm(total=count_lines(input_path), unit="doc", desc="predict", leave=False) as bar:
+
+        def report(problem: Any) -> None:
+            bar.write(f"Bad input line: {problem}")
+            bar.update(1)
+
+        def counted(docs: Any) -> Any:
+            for item in docs:
+                bar.update(1)
+                yield item
+
+        written, problems = predict_file(
+            nlp, input_path, output_path, output_format, batch_size, n_process, report, counted
+        )
+    msg.good(f"Wrote {written} documents to {output_path} ({output_format})")
+    if problems:
+        msg.fail(f"Skipped {len(problems)} bad input line(s) of {input_path}", exits=1)
+
+
+@app.command("visualize")
+def visualize_cli(
+    model: str = typer.Argument(..., help="Pipeline: a folder or an installed package"),
+    gold_path: Path = _input_file("Gold .spacy file (e.g. corpus/conll04_test.spacy)"),
+    output_path: Path = typer.Argument(..., help="Output HTML page", dir_okay=False),
+    limit: int = typer.Option(20, "--limit", "-l", help="Number of documents to show", min=1),
+    start: int = typer.Option(0, "--start", help="Index of the first document", min=0),
+    with_relations: bool = typer.Option(
+        False, "--with-relations", help="Only documents with at least one gold relation"
+    ),
+    screenshot_path: Optional[Path] = typer.Option(
+        None, "--screenshot", help="Also save a PNG of the top of the page (needs Chromium)", dir_okay=False
+    ),
+    height: int = typer.Option(900, "--height", help="Screenshot height in pixels", min=100),
+) -> None:
+    """Write a page comparing gold and predicted entities and relations.
+
+    Entities are highlighted (nested ones stacked) and relations drawn as arcs
+    from head to tail; each is marked TP, FP or missed.
+    """
+    import spacy
+    from spacy.tokens import Doc
+
+    from .predict import spans_key_of
+    from .visualize import render, screenshot
+
+    nlp = spacy.load(model)
+    gold = read_docbin(gold_path, nlp.vocab)[start:]
+    if with_relations:
+        gold = [doc for doc in gold if doc._.relations]
+    gold = gold[:limit]
+    inputs = [Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc]) for doc in gold]
+    predicted = list(nlp.pipe(inputs))
+    titles = [f"{i + 1}. {gold_path.name} orig_id {doc._.orig_id}" for i, doc in enumerate(gold)]
+    page = render(predicted, gold=gold, page=True, jupyter=False, spans_key=spans_key_of(nlp), titles=titles)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    output_path.write_text(page, encoding="utf8")
+    msg.good(f"Saved {len(gold)} documents to {output_path}")
+    if screenshot_path is not None:
+        try:
+            screenshot(output_path, screenshot_path, height=height)
+        except RuntimeError as err:
+            msg.fail("Could not take the screenshot", str(err), exits=1)
+        msg.good(f"Saved a screenshot to {screenshot_path}")
