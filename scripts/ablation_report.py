@@ -12,23 +12,17 @@ model against the base (the mean over its seeds).
 import json
 import statistics
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict
 
 import typer
 
 from ablations import ROWS, run_dir_name
-from runs import steps_per_epoch
+from runs import mean_std, steps_per_epoch
 
 METRICS = [("dev", "ner_f"), ("dev", "re_strict_f"), ("test", "ner_f"), ("test", "re_strict_f"),
            ("test", "re_strict_macro_f")]
 COMPARED_ROWS = ("full", "base (SpERT)")
 BATCH_SIZE = 4  # the shipped configs' batch size
-
-
-def mean_std(values: List[float]) -> Dict[str, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    return {"mean": round(statistics.mean(values), 2),
-            "std": round(statistics.stdev(values), 2) if len(values) > 1 else 0.0, "n": len(values)}
 
 
 def summarize(runs_dir: Path, steps_in_epoch: int) -> Dict[str, dict]:

@@ -9,13 +9,12 @@ the micro F1 beside them.
     python scripts/ade_folds.py OUTPUT_DIR reports/ade --epochs 1 [--folds 0 1 ...] [--seed 0]
 """
 import json
-import statistics
 from pathlib import Path
 from typing import List
 
 import typer
 
-from runs import Run, budget_overrides, execute_all, steps_per_epoch
+from runs import Run, budget_overrides, execute_all, mean_std, steps_per_epoch
 
 METRICS = ("ner_macro_f", "re_strict_macro_f", "ner_f", "re_strict_f")
 
@@ -44,11 +43,7 @@ def main(
     results = execute_all(runs, lambda run: budget_overrides(epochs, steps_per_epoch(run.train_corpus, batch_size)),
                           jobs, gpu_id)
     per_fold = {f"fold{fold}": result["scores"]["test"] for fold, result in zip(folds, results)}
-    summary = {
-        metric: {"mean": round(statistics.mean(s[metric] for s in per_fold.values()), 2),
-                 "std": round(statistics.stdev(s[metric] for s in per_fold.values()), 2) if len(per_fold) > 1 else 0.0}
-        for metric in METRICS
-    }
+    summary = {metric: mean_std([scores[metric] for scores in per_fold.values()]) for metric in METRICS}
     steps = sorted({r["steps"] for r in results})
     budget = (f"{epochs:g} epoch(s) per fold ({'/'.join(map(str, steps))} updates, batch {batch_size}), seed {seed}, "
               f"config {config}, final model scored on the fold's test split")

@@ -19,31 +19,29 @@ from typing import List
 
 import typer
 
-SCORE_KEYS = {
-    "ner_p": "spans_entities_p", "ner_r": "spans_entities_r", "ner_f": "spans_entities_f",
-    "re_strict_p": "relations_p", "re_strict_r": "relations_r", "re_strict_f": "relations_f",
-    "re_strict_macro_f": "relations_macro_f", "re_boundaries_f": "relations_boundaries_f",
-}
+from runs import SCORE_KEYS, gold_words
+
+COLUMNS = ("ner_p", "ner_r", "ner_f", "re_strict_p", "re_strict_r", "re_strict_f", "re_strict_macro_f",
+           "re_boundaries_f")
 
 
 def measure(model_dir: Path, test_path: Path, gpu_id: int) -> dict:
     """Scores, speed and peak memory of one pipeline (run in a fresh process)."""
     import spacy
-    from spacy.tokens import Doc, DocBin
+    from spacy.tokens import DocBin
     from spacy.training import Example
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model_dir)
     gold = list(DocBin().from_disk(test_path).get_docs(nlp.vocab))
-    words = [Doc(nlp.vocab, words=[t.text for t in doc]) for doc in gold]
-    list(nlp.pipe(words[:16]))  # warm-up
+    list(nlp.pipe(gold_words(nlp, gold[:16])))  # warm-up
     start = time.perf_counter()
-    predicted = list(nlp.pipe(Doc(nlp.vocab, words=[t.text for t in doc]) for doc in gold))
+    predicted = list(nlp.pipe(gold_words(nlp, gold)))
     seconds = time.perf_counter() - start
     scorer = nlp.get_pipe("spanjoint")
     scores = scorer.score([Example(p, g) for p, g in zip(predicted, gold)])
-    result = {name: round(100 * scores[key], 2) for name, key in SCORE_KEYS.items()}
+    result = {name: round(100 * scores[SCORE_KEYS[name]], 2) for name in COLUMNS}
     result.update(
         inference_sentences_per_second=round(len(gold) / seconds, 1),
         inference_peak_memory_gib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),

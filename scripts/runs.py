@@ -14,6 +14,7 @@ import json
 import math
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -121,10 +122,23 @@ def execute_all(runs: Sequence[Run], budget_for, jobs: int, gpu_id: int) -> List
     return results
 
 
+def gold_words(nlp, gold: List) -> List:
+    """Unannotated Docs with the tokens of the gold Docs (what `--gold-preproc` scores)."""
+    from spacy.tokens import Doc
+
+    return [Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc]) for doc in gold]
+
+
+def mean_std(values: List[float]) -> Dict[str, float]:
+    """Mean and sample standard deviation (0 for a single value), rounded to 2 places."""
+    return {"mean": round(statistics.mean(values), 2),
+            "std": round(statistics.stdev(values), 2) if len(values) > 1 else 0.0, "n": len(values)}
+
+
 def score_model(model_dir: Path, corpora: Dict[str, Path], output: Path, gpu_id: int) -> dict:
     """Predict each corpus from its gold words, score it, keep the predictions."""
     import spacy
-    from spacy.tokens import Doc, DocBin
+    from spacy.tokens import DocBin
     from spacy.training import Example
 
     if gpu_id >= 0:
@@ -134,8 +148,7 @@ def score_model(model_dir: Path, corpora: Dict[str, Path], output: Path, gpu_id:
     all_scores = {}
     for name, path in corpora.items():
         gold = list(DocBin().from_disk(path).get_docs(nlp.vocab))
-        predicted = list(nlp.pipe(Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
-                                  for doc in gold))
+        predicted = list(nlp.pipe(gold_words(nlp, gold)))
         scores = pipe.score([Example(p, g) for p, g in zip(predicted, gold)])
         all_scores[name] = {key: round(100 * scores[spacy_key], 2) for key, spacy_key in SCORE_KEYS.items()}
         for doc in predicted:  # keep entities and relations, not the transformer's output
