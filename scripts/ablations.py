@@ -13,7 +13,7 @@ from typing import Dict, List, NamedTuple, Optional
 
 import typer
 
-from runs import Run, budget_overrides, execute_all, steps_per_epoch
+from runs import Run, budget_overrides, execute_all
 
 MODEL = "components.spanjoint.model."
 
@@ -64,7 +64,7 @@ def main(
     dev_corpus: Path = typer.Option(Path("corpus/conll04_dev.spacy"), "--dev", exists=True),
     test_corpus: Path = typer.Option(Path("corpus/conll04_test.spacy"), "--test", exists=True),
     epochs: float = typer.Option(1.0, "--epochs", help="Training budget per run, in epochs of CoNLL04 train"),
-    batch_size: int = typer.Option(4, "--batch-size", help="The configs' batch size (to count steps)"),
+    batch_size: int = typer.Option(4, "--batch-size", help="Batch size of every run (sets the configs' batcher)"),
     seeds: List[int] = typer.Option([0, 1, 2], "--seeds"),
     rows: Optional[List[str]] = typer.Option(None, "--rows", help="Row names (default: all)"),
     jobs: int = typer.Option(2, "--jobs", help="Runs at a time"),
@@ -75,7 +75,7 @@ def main(
     if unknown:
         raise typer.BadParameter(f"unknown rows {unknown}; rows are {list(ROWS_BY_NAME)}")
     selected = [ROWS_BY_NAME[name] for name in rows] if rows else ROWS
-    budget = budget_overrides(epochs, steps_per_epoch(train_corpus, batch_size))
+    budget = budget_overrides(epochs, train_corpus, batch_size)
     runs = [
         Run(output_dir / run_dir_name(row.name) / f"seed{seed}", Path(row.config), seed, row.overrides,
             train_corpus, {"dev": dev_corpus, "test": test_corpus})

@@ -25,7 +25,7 @@ def main(
     config: Path = typer.Option(Path("configs/ade.cfg"), "--config", exists=True),
     corpus_dir: Path = typer.Option(Path("corpus"), "--corpus-dir", exists=True, file_okay=False),
     epochs: float = typer.Option(1.0, "--epochs", help="Training budget per fold, in epochs of the fold's train split"),
-    batch_size: int = typer.Option(4, "--batch-size", help="The config's batch size (to count steps)"),
+    batch_size: int = typer.Option(4, "--batch-size", help="Batch size of every fold (sets the config's batcher)"),
     folds: List[int] = typer.Option(list(range(10)), "--folds"),
     seed: int = typer.Option(0, "--seed"),
     jobs: int = typer.Option(2, "--jobs", help="Folds at a time"),
@@ -40,7 +40,7 @@ def main(
                 raise typer.BadParameter(f"fold {fold}: {path} is missing; run `spacy project run convert`")
         # paths.dev only feeds spaCy's step-0 evaluation: no model selection on the test split
         runs.append(Run(output_dir / f"fold{fold}", config, seed, {"paths.dev": str(test)}, train, {"test": test}))
-    results = execute_all(runs, lambda run: budget_overrides(epochs, steps_per_epoch(run.train_corpus, batch_size)),
+    results = execute_all(runs, lambda run: budget_overrides(epochs, run.train_corpus, batch_size),
                           jobs, gpu_id)
     per_fold = {f"fold{fold}": result["scores"]["test"] for fold, result in zip(folds, results)}
     summary = {metric: mean_std([scores[metric] for scores in per_fold.values()]) for metric in METRICS}

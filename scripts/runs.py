@@ -53,10 +53,15 @@ def steps_per_epoch(train_corpus: Path, batch_size: int) -> int:
     return math.ceil(len(DocBin().from_disk(train_corpus)) / batch_size)
 
 
-def budget_overrides(epochs: float, steps: int) -> Dict[str, str]:
-    """spaCy overrides for a run of `epochs` epochs of `steps` updates each."""
-    total = max(1, round(epochs * steps))
+def budget_overrides(epochs: float, train_corpus: Path, batch_size: int) -> Dict[str, str]:
+    """spaCy overrides for a run of `epochs` epochs over `train_corpus` at `batch_size`.
+
+    The batch size is set too, so a study keeps its budget when a config's
+    own batch size changes.
+    """
+    total = max(1, round(epochs * steps_per_epoch(train_corpus, batch_size)))
     return {
+        "training.batcher.size": str(batch_size),
         "training.max_epochs": "0",
         "training.max_steps": str(total),
         "training.eval_frequency": str(NO_DEV_EVALUATION),

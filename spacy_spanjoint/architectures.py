@@ -76,6 +76,7 @@ def build_spanjoint_model(
     ranking_margin_negative: float = 0.5,
     ranking_scale: float = 2.0,
     iou_delta: float = 0.25,
+    embedding_init_std: Optional[float] = None,
 ) -> Model:
     """Transformer listener -> token vectors and [CLS] contexts -> span-joint torch model.
 
@@ -96,6 +97,8 @@ def build_spanjoint_model(
     ranking_margin_positive, ranking_margin_negative, ranking_scale (float):
         m+ (2.5), m- (0.5) and gamma (2) of the ranking loss (Eq. 7-8).
     iou_delta (float): delta of the IoU-scaled BCE (Eq. 13, 0.25).
+    embedding_init_std (Optional[float]): Initial standard deviation of the
+        width, distance and type-distance embeddings (None: torch's N(0, 1)).
     Other arguments: see `spacy_spanjoint.model.SpanJointModel`.
     RETURNS (Model[Tuple[List[Doc], Optional[GoldBatch]], SpanJointOutput]): The model.
     """
@@ -111,6 +114,7 @@ def build_spanjoint_model(
         positional_fusion=positional_fusion, identification_heads=identification_heads,
         classification_loss=classification_loss, iou_weighted_identification=iou_weighted_identification,
         entity_logits_in_pairs=entity_logits_in_pairs, class_threshold=class_threshold,
+        embedding_init_std=embedding_init_std,
     )
     loss = dict(
         identification_weight=identification_weight, classification_weight=classification_weight,

@@ -203,6 +203,17 @@ def test_type_distance_feature_is_one_embedding_per_triple():
     assert torch.equal(index_rows, feature.embedding.weight)  # a bijection onto the table
 
 
+@pytest.mark.parametrize("init_std", [None, 0.02, 0.4])
+def test_embedding_init_std_sets_the_scale_of_every_learned_embedding(init_std):
+    torch.manual_seed(0)
+    model = SpanJointModel(384, 4, 5, embedding_init_std=init_std)
+    tables = [model.spans.width_embedding, model.relations.distance.embedding,
+              model.relations.type_distance.embedding]
+    expected = 1.0 if init_std is None else init_std  # None: torch's N(0, 1)
+    for table in tables:
+        assert table.weight.std().item() == pytest.approx(expected, rel=0.15)
+
+
 # -- gated fusion (Eq. 5) -----------------------------------------------------------
 
 

@@ -4,7 +4,11 @@ Binary global feature D_r: a learned embedding of the entity distance.
 Multi-class global feature C_r: a learned embedding per (head type, tail
 type, distance), the Cartesian product of Eq. 13.
 """
+from typing import Optional
+
 from torch import Tensor, nn
+
+from .embeddings import learned_embedding
 
 
 def entity_distance(head_spans: Tensor, tail_spans: Tensor, max_distance: int) -> Tensor:
@@ -22,9 +26,9 @@ def entity_distance(head_spans: Tensor, tail_spans: Tensor, max_distance: int) -
 class DistanceFeature(nn.Module):
     """D_r: one embedding per entity distance 0..max_distance (binary global feature)."""
 
-    def __init__(self, width: int, max_distance: int):
+    def __init__(self, width: int, max_distance: int, init_std: Optional[float] = None):
         super().__init__()
-        self.embedding = nn.Embedding(max_distance + 1, width)
+        self.embedding = learned_embedding(max_distance + 1, width, init_std)
 
     def forward(self, distance: Tensor) -> Tensor:
         return self.embedding(distance)
@@ -33,11 +37,11 @@ class DistanceFeature(nn.Module):
 class TypeDistanceFeature(nn.Module):
     """C_r: one embedding per (head type, tail type, distance) of Eq. 13."""
 
-    def __init__(self, width: int, n_entity_labels: int, max_distance: int):
+    def __init__(self, width: int, n_entity_labels: int, max_distance: int, init_std: Optional[float] = None):
         super().__init__()
         self.n_entity_labels = n_entity_labels
         self.n_distances = max_distance + 1
-        self.embedding = nn.Embedding(n_entity_labels * n_entity_labels * self.n_distances, width)
+        self.embedding = learned_embedding(n_entity_labels * n_entity_labels * self.n_distances, width, init_std)
 
     def forward(self, head_type: Tensor, tail_type: Tensor, distance: Tensor) -> Tensor:
         index = (head_type * self.n_entity_labels + tail_type) * self.n_distances + distance

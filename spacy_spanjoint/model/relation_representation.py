@@ -28,6 +28,8 @@ class RelationRepresentation(nn.Module):
     multiclass_features (bool): Use C_r.
     logit_width (int): Width of the entity logits p(s) appended to both
         representations, head then tail (SpERT.MT Eq. 15-16); 0 for none.
+    embedding_init_std (Optional[float]): Initial scale of D_r and C_r
+        (see `embeddings.learned_embedding`).
     """
 
     def __init__(
@@ -40,10 +42,11 @@ class RelationRepresentation(nn.Module):
         binary_features: bool = True,
         multiclass_features: bool = True,
         logit_width: int = 0,
+        embedding_init_std: Optional[float] = None,
     ):
         super().__init__()
         self.max_distance = max_distance
-        self.distance = DistanceFeature(width, max_distance) if binary_features else None
+        self.distance = DistanceFeature(width, max_distance, embedding_init_std) if binary_features else None
         pair_widths = [entity_width, entity_width, width] + ([width] if binary_features else [])
         self.pair_fusion = GatedFusion(pair_widths, gated, positional=True)
         self.binary_width = self.pair_fusion.output_width
@@ -52,7 +55,7 @@ class RelationRepresentation(nn.Module):
         self.typed_width = self.binary_width
         if multiclass_features:
             feature_width = self.binary_width if gated else width
-            self.type_distance = TypeDistanceFeature(feature_width, n_entity_labels, max_distance)
+            self.type_distance = TypeDistanceFeature(feature_width, n_entity_labels, max_distance, embedding_init_std)
             self.type_fusion = GatedFusion([self.binary_width, feature_width], gated)
             self.typed_width = self.type_fusion.output_width
         self.logit_width = logit_width

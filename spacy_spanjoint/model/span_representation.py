@@ -1,9 +1,10 @@
 """Span representation: max-pooled tokens, sentence context and width (Eq. 3-5)."""
-from typing import List
+from typing import List, Optional
 
 import torch
 from torch import Tensor, nn
 
+from .embeddings import learned_embedding
 from .gated_fusion import GatedFusion
 
 
@@ -50,12 +51,15 @@ class SpanRepresentation(nn.Module):
     gated (bool): Gated fusion (Eq. 5) or concatenation (SpERT).
     positional (bool): A linear map per representation before the gate
         (see `GatedFusion`); off is Eq. 5 as published.
+    embedding_init_std (Optional[float]): Initial scale of the width
+        embedding (see `embeddings.learned_embedding`).
     """
 
-    def __init__(self, width: int, max_width: int, gated: bool = True, positional: bool = False):
+    def __init__(self, width: int, max_width: int, gated: bool = True, positional: bool = False,
+                 embedding_init_std: Optional[float] = None):
         super().__init__()
         self.max_width = max_width
-        self.width_embedding = nn.Embedding(max_width + 1, width)
+        self.width_embedding = learned_embedding(max_width + 1, width, embedding_init_std)
         self.fusion = GatedFusion([width, width, width], gated, positional=positional)
         self.output_width = self.fusion.output_width
 

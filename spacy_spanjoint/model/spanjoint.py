@@ -82,6 +82,8 @@ class SpanJointModel(nn.Module):
         the class scores alone, positive when the best one is >= theta; the
         identification heads and `entity_threshold` / `relation_threshold` are
         then unused. Needs "ranking". None: the thresholds above decide.
+    embedding_init_std (Optional[float]): Initial standard deviation of the
+        width, distance and type-distance embeddings; None: torch's N(0, 1).
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class SpanJointModel(nn.Module):
         iou_weighted_identification: bool = False,
         entity_logits_in_pairs: bool = False,
         class_threshold: Optional[float] = None,
+        embedding_init_std: Optional[float] = None,
     ):
         super().__init__()
         check_switches(two_phase, identification_heads, classification_loss, iou_weighted_identification,
@@ -123,12 +126,13 @@ class SpanJointModel(nn.Module):
         self.relation_threshold = relation_threshold
         self.max_entities_per_window = max_entities_per_window
         self.flat_entities = flat_entities
-        self.spans = SpanRepresentation(width, max_span_width, gated, positional=positional_fusion)
+        self.spans = SpanRepresentation(width, max_span_width, gated, positional=positional_fusion,
+                                        embedding_init_std=embedding_init_std)
         logit_width = PhasedClassifier.class_width_for(n_entity_labels, two_phase, ranking)
         self.relations = RelationRepresentation(
             self.spans.output_width, width, n_entity_labels, max_distance,
             gated=gated, binary_features=binary_features, multiclass_features=multiclass_features,
-            logit_width=logit_width if entity_logits_in_pairs else 0,
+            logit_width=logit_width if entity_logits_in_pairs else 0, embedding_init_std=embedding_init_std,
         )
         self.entity_classifier = PhasedClassifier(
             self.spans.output_width, self.spans.output_width, n_entity_labels, two_phase,
