@@ -16,13 +16,12 @@ from typing import Dict
 
 import typer
 
-from ablations import ROWS, run_dir_name
+from ablations import BATCH_SIZE, ROWS, run_dir_name
 from runs import mean_std, steps_per_epoch
 
 METRICS = [("dev", "ner_f"), ("dev", "re_strict_f"), ("test", "ner_f"), ("test", "re_strict_f"),
            ("test", "re_strict_macro_f")]
 COMPARED_ROWS = ("full", "base (SpERT)")
-BATCH_SIZE = 4  # the shipped configs' batch size
 
 
 def summarize(runs_dir: Path, steps_in_epoch: int) -> Dict[str, dict]:

@@ -16,6 +16,7 @@ import typer
 from runs import Run, budget_overrides, execute_all
 
 MODEL = "components.spanjoint.model."
+BATCH_SIZE = 4  # batch size of every run of the study (the committed report's)
 
 
 class Row(NamedTuple):
@@ -64,7 +65,7 @@ def main(
     dev_corpus: Path = typer.Option(Path("corpus/conll04_dev.spacy"), "--dev", exists=True),
     test_corpus: Path = typer.Option(Path("corpus/conll04_test.spacy"), "--test", exists=True),
     epochs: float = typer.Option(1.0, "--epochs", help="Training budget per run, in epochs of CoNLL04 train"),
-    batch_size: int = typer.Option(4, "--batch-size", help="Batch size of every run (sets the configs' batcher)"),
+    batch_size: int = typer.Option(BATCH_SIZE, "--batch-size", help="Batch size of every run (sets the configs' batcher)"),
     seeds: List[int] = typer.Option([0, 1, 2], "--seeds"),
     rows: Optional[List[str]] = typer.Option(None, "--rows", help="Row names (default: all)"),
     jobs: int = typer.Option(2, "--jobs", help="Runs at a time"),

@@ -14,7 +14,7 @@ from typing import List
 
 import typer
 
-from runs import Run, budget_overrides, execute_all, mean_std, steps_per_epoch
+from runs import Run, budget_overrides, execute_all, mean_std
 
 METRICS = ("ner_macro_f", "re_strict_macro_f", "ner_f", "re_strict_f")
 
