@@ -4,7 +4,8 @@ For each training folder (with model-best/ and training_cost.json from
 scripts/train.py): test scores (NER P/R/F1, strict relation P/R/F1 micro and
 macro, boundaries relation F1), training seconds per epoch, inference
 sentences per second and peak memory at inference (each model measured in
-its own process). Writes JSON and a Markdown table.
+its own process), and where the errors are (`analysis.entity_error_profile`,
+`analysis.relation_error_profile`). Writes JSON and Markdown tables.
 
     python scripts/compare_models.py TRAINING_DIR [TRAINING_DIR ...] TEST.spacy OUT.json
 """
@@ -31,6 +32,8 @@ def measure(model_dir: Path, test_path: Path, gpu_id: int) -> dict:
     from spacy.tokens import DocBin
     from spacy.training import Example
 
+    from spacy_spanjoint.analysis import entity_error_profile, relation_error_profile
+
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model_dir)
@@ -40,11 +43,14 @@ def measure(model_dir: Path, test_path: Path, gpu_id: int) -> dict:
     predicted = list(nlp.pipe(gold_words(nlp, gold)))
     seconds = time.perf_counter() - start
     scorer = nlp.get_pipe("spanjoint")
-    scores = scorer.score([Example(p, g) for p, g in zip(predicted, gold)])
+    examples = [Example(p, g) for p, g in zip(predicted, gold)]
+    scores = scorer.score(examples)
     result = {name: round(100 * scores[SCORE_KEYS[name]], 2) for name in COLUMNS}
     result.update(
         inference_sentences_per_second=round(len(gold) / seconds, 1),
         inference_peak_memory_gib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        entity_errors=entity_error_profile(examples),
+        relation_errors=relation_error_profile(examples),
     )
     return result
 
@@ -77,8 +83,9 @@ def main(
     }
     output_path.parent.mkdir(parents=True, exist_ok=True)
     output_path.write_text(json.dumps(report, indent=2) + "\n")
-    output_path.with_suffix(".md").write_text(markdown_table(rows) + "\n")
-    print(markdown_table(rows))
+    tables = markdown_table(rows) + "\n\n" + error_tables(rows)
+    output_path.with_suffix(".md").write_text(tables + "\n")
+    print(tables)
 
 
 def markdown_table(rows: dict) -> str:
@@ -93,6 +100,18 @@ def markdown_table(rows: dict) -> str:
     for name, row in rows.items():
         lines.append(f"| {name} | " + " | ".join(str(row.get(k, "")) for _, k in columns) + " |")
     return "\n".join(lines)
+
+
+def error_tables(rows: dict) -> str:
+    """Counts of each kind of entity and relation error per model (see `spacy_spanjoint.analysis`)."""
+    lines = []
+    for title, key in (("Entities (gold and predicted counts, then each kind of outcome)", "entity_errors"),
+                       ("Relations, strict (gold and predicted counts, then each kind of outcome)", "relation_errors")):
+        kinds = list(next(iter(rows.values()))[key])
+        lines += [f"{title}:", "", "| config | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
+        lines += [f"| {name} | " + " | ".join(str(row[key][k]) for k in kinds) + " |" for name, row in rows.items()]
+        lines.append("")
+    return "\n".join(lines).rstrip()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@
   positives). Counted on the candidates the training sampler really draws.
 - `entity_f1_by_length`: NER F1 per entity length interval (Fig. 3).
 - `relation_f1_by_distance`: strict RE F1 per entity distance interval (Fig. 4).
+- `entity_error_profile`, `relation_error_profile`: where the errors come
+  from (missed entities, boundary variants, wrong types; relations lost to a
+  missed entity or rejected by the relation classifier).
 """
 from collections import Counter
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -18,7 +21,7 @@ from spacy.training import Example
 
 from .model.candidates import training_pairs, training_spans
 from .relations import SYMMETRIC_LABELS_KEY
-from .scoring import relation_keys
+from .scoring import entity_types, relation_keys
 from .stats import entity_distance
 
 # (name, lowest, highest), both inclusive; None means unbounded
@@ -28,6 +31,9 @@ LENGTH_INTERVALS: Tuple[Tuple[str, int, Optional[int]], ...] = (
 DISTANCE_INTERVALS: Tuple[Tuple[str, int, Optional[int]], ...] = (
     ("0", 0, 0), ("1-3", 1, 3), ("4-6", 4, 6), ("7-9", 7, 9), (">=10", 10, None),
 )
+ENTITY_ERROR_KINDS = ("gold", "predicted", "correct", "wrong_type", "boundary", "missed", "false_positive_boundary",
+                      "false_positive_spurious", "final_period_gold", "final_period_correct")
+RELATION_ERROR_KINDS = ("gold", "predicted", "correct", "entity_missed", "wrong_type", "rejected", "false_positive")
 
 
 def interval_name(value: int, intervals: Sequence[Tuple[str, int, Optional[int]]]) -> Optional[str]:
@@ -183,3 +189,91 @@ def _ratios(counts: Counter, classes: List[str]) -> Dict[str, object]:
         "phase_one": ratio([positives, counts_by_class["none"]]),
         "phase_two": ratio(types),
     }
+
+
+def overlaps(span: Tuple[int, int], others: Iterable[Tuple[int, int]]) -> bool:
+    """Whether the token range `span` shares a token with one of `others`."""
+    return any(start < span[1] and span[0] < end for start, end in others)
+
+
+def ends_with_glued_period(doc: Doc, span: Tuple[int, int]) -> bool:
+    """Whether the span ends the doc on a word that carries the final period ("Kennedy.")."""
+    text = doc[span[1] - 1].text
+    return span[1] == len(doc) and len(text) > 1 and text.endswith(".")
+
+
+def entity_error_profile(examples: Iterable[Example], spans_key: str = "entities") -> Dict[str, int]:
+    """Counts of each kind of entity error. Predicted and gold docs must share their tokens.
+
+    Gold entities: "correct" (same span, same type), "wrong_type" (same span),
+    "boundary" (no prediction with the same span, one overlapping it) and
+    "missed" (no overlapping prediction). Predictions not in the gold:
+    "false_positive_boundary" (overlaps a gold entity), "false_positive_spurious"
+    (overlaps none). "final_period_gold" / "final_period_correct": the gold
+    entities that end the doc on a word carrying its final period, and how
+    many of them are correct (a slice where span models lose recall).
+
+    examples (Iterable[Example]): Predicted and gold docs.
+    spans_key (str): Where the entities are.
+    RETURNS (Dict[str, int]): The counts, "gold" and "predicted" included.
+    """
+    counts: Counter = Counter()
+    for example in examples:
+        gold = entity_types(example.reference, spans_key)
+        predicted = entity_types(example.predicted, spans_key)
+        counts["gold"] += len(gold)
+        counts["predicted"] += len(predicted)
+        for span, label in gold.items():
+            if span in predicted:
+                kind = "correct" if predicted[span] == label else "wrong_type"
+            else:
+                kind = "boundary" if overlaps(span, predicted) else "missed"
+            counts[kind] += 1
+            if ends_with_glued_period(example.reference, span):
+                counts["final_period_gold"] += 1
+                counts["final_period_correct"] += kind == "correct"
+        for span in predicted:
+            if span not in gold:
+                counts["false_positive_boundary" if overlaps(span, gold) else "false_positive_spurious"] += 1
+    return {key: counts[key] for key in ENTITY_ERROR_KINDS}
+
+
+
+def relation_error_profile(
+    examples: Iterable[Example], spans_key: str = "entities", symmetric_relations: Iterable[str] = ()
+) -> Dict[str, int]:
+    """Counts of each kind of relation error (strict matching). Docs must share their tokens.
+
+    Gold relations: "correct"; "entity_missed" (a head or tail entity not
+    predicted with its span and type: the relation could not be proposed);
+    "wrong_type" (both entities right, the pair predicted with another
+    relation type); "rejected" (both entities right, the pair not predicted).
+    Predictions not in the gold: "false_positive". Symmetric types match in
+    either order.
+
+    examples (Iterable[Example]): Predicted and gold docs.
+    spans_key (str): Where the entities are.
+    symmetric_relations (Iterable[str]): Symmetric labels beside those each gold doc carries.
+    RETURNS (Dict[str, int]): The counts, "gold" and "predicted" included.
+    """
+    counts: Counter = Counter()
+    for example in examples:
+        symmetric = set(symmetric_relations) | set(example.reference.user_data.get(SYMMETRIC_LABELS_KEY, []))
+        gold = relation_keys(example.reference, spans_key, symmetric)[0]
+        predicted = relation_keys(example.predicted, spans_key, symmetric)[0]
+        predicted_entities = set(entity_types(example.predicted, spans_key).items())
+        predicted_pairs = {key[1:] for key in predicted}
+        counts["gold"] += len(gold)
+        counts["predicted"] += len(predicted)
+        counts["false_positive"] += len(predicted - gold)
+        for key in gold:
+            _, head, head_type, tail, tail_type = key
+            if key in predicted:
+                counts["correct"] += 1
+            elif not {(head, head_type), (tail, tail_type)} <= predicted_entities:
+                counts["entity_missed"] += 1
+            elif key[1:] in predicted_pairs:
+                counts["wrong_type"] += 1
+            else:
+                counts["rejected"] += 1
+    return {key: counts[key] for key in RELATION_ERROR_KINDS}

@@ -8,9 +8,11 @@ from spacy_spanjoint import Relation
 from spacy_spanjoint.analysis import (
     DISTANCE_INTERVALS,
     LENGTH_INTERVALS,
+    entity_error_profile,
     entity_f1_by_length,
     imbalance_ratios,
     interval_name,
+    relation_error_profile,
     relation_f1_by_distance,
 )
 
@@ -47,6 +49,42 @@ def test_entity_f1_by_length_scores_each_length_on_its_own():
     assert scores["1-2"]["f"] == pytest.approx(1.0) and scores["1-2"]["n_gold"] == 3
     assert scores["5-6"]["r"] == 0.0 and scores["5-6"]["n_gold"] == 1
     assert scores["3-4"]["p"] == 0.0 and scores["3-4"]["n_gold"] == 0
+
+
+def test_entity_error_profile_sorts_each_error_into_one_kind():
+    # Ann right; Bob typed ORG; the bank predicted 4 tokens long; Paris missed;
+    # "the city" spurious
+    predicted = [(*ANN, "PER"), (*BOB, "ORG"), (5, 9, "ORG"), (11, 13, "LOC")]
+    profile = entity_error_profile([Example(make_doc(predicted), make_doc(GOLD_ENTITIES))])
+    assert profile["gold"] == 4 and profile["predicted"] == 4
+    assert (profile["correct"], profile["wrong_type"], profile["boundary"], profile["missed"]) == (1, 1, 1, 1)
+    assert profile["false_positive_boundary"] == 1 and profile["false_positive_spurious"] == 1
+    assert profile["final_period_gold"] == 0
+
+
+def test_entity_error_profile_counts_entities_ending_on_the_final_period():
+    words = "He shot President Kennedy.".split()
+    gold, predicted = Doc(VOCAB, words=words), Doc(VOCAB, words=words)
+    gold.spans["entities"] = [Span(gold, 2, 4, label="PER")]
+    predicted.spans["entities"] = [Span(predicted, 2, 4, label="PER")]
+    found = entity_error_profile([Example(predicted, gold)])
+    predicted.spans["entities"] = []
+    lost = entity_error_profile([Example(predicted, gold)])
+    assert (found["final_period_gold"], found["final_period_correct"]) == (1, 1)
+    assert (lost["final_period_gold"], lost["final_period_correct"], lost["missed"]) == (1, 0, 1)
+
+
+def test_relation_error_profile_tells_missed_entities_from_rejected_pairs():
+    gold_relations = GOLD_RELATIONS + [(ANN, BOB, "Kill")]
+    # Paris missed -> Bank/Paris lost to the entity; Ann/Bob not predicted ->
+    # rejected; Bob/Bank with another type; Ann -> Bank invented
+    entities = [(*ANN, "PER"), (*BOB, "PER"), (*BANK, "ORG")]
+    predicted = [(BOB, BANK, "Live_In"), (ANN, BANK, "Work_For")]
+    profile = relation_error_profile(
+        [Example(make_doc(entities, predicted), make_doc(GOLD_ENTITIES, gold_relations))]
+    )
+    assert profile == {"gold": 3, "predicted": 2, "correct": 0, "entity_missed": 1, "wrong_type": 1,
+                       "rejected": 1, "false_positive": 2}
 
 
 def test_relation_f1_by_distance_uses_tokens_between_the_spans():
