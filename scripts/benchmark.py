@@ -5,6 +5,9 @@ Measures, and writes to a JSON report and a PNG plot:
   the transformer alone and with the full pipeline, at the same batch size,
   and the ratio full / transformer alone;
 - peak resident memory of that process;
+- on a CPU, the full pipeline with its encoder quantized to int8
+  (`spacy_spanjoint.quantize_encoder`) against the float pipeline: throughput
+  (timed alternately in one process) and test NER / strict RE F1 of each;
 - training seconds per epoch for each training config, from real
   `nlp.update` steps (timed over `--train-steps` steps after warm-up and
   scaled to the steps of one epoch, or over a whole epoch with
@@ -126,6 +129,46 @@ def throughput(model_dir: Path, test_path: Path, batch_size: int, repeats: int, 
     return result
 
 
+def int8_encoder(model_dir: Path, test_path: Path, batch_size: int, repeats: int, limit: int) -> dict:
+    """Throughput and test F1 of the full pipeline, float32 vs int8 encoder (CPU).
+
+    Both pipelines live in one process and are timed alternately, `repeats`
+    times; the median run of each is reported.
+    """
+    from spacy.tokens import DocBin
+    from spacy.training import Example
+
+    from spacy_spanjoint import quantize_encoder
+
+    pipelines = {"float32": load_pipeline(model_dir, -1), "int8": quantize_encoder(load_pipeline(model_dir, -1))}
+    gold = list(DocBin().from_disk(test_path).get_docs(pipelines["float32"].vocab))
+    gold = gold[:limit] if limit > 0 else gold
+    words = test_docs(pipelines["float32"], test_path, limit)
+    runs = {name: [] for name in pipelines}
+    predicted = {}
+    for name, nlp in pipelines.items():
+        list(nlp.pipe([doc.copy() for doc in words[:batch_size]], batch_size=batch_size))  # warm-up
+    for _ in range(repeats):
+        for name, nlp in pipelines.items():
+            docs = [doc.copy() for doc in words]
+            start = time.perf_counter()
+            predicted[name] = list(nlp.pipe(docs, batch_size=batch_size))
+            runs[name].append(time.perf_counter() - start)
+    result = {"sentences": len(words), "batch_size": batch_size, "repeats": repeats}
+    for name, nlp in pipelines.items():
+        scores = nlp.get_pipe("spanjoint").score([Example(p, g) for p, g in zip(predicted[name], gold)])
+        median = statistics.median(runs[name])
+        result[name] = {
+            "sentences_per_second": round(len(words) / median, 1),
+            "seconds_all_runs": [round(x, 3) for x in runs[name]],
+            "ner_f": round(100 * scores["spans_entities_f"], 2),
+            "re_strict_f": round(100 * scores["relations_f"], 2),
+        }
+    result["speedup"] = round(result["int8"]["sentences_per_second"] / result["float32"]["sentences_per_second"], 2)
+    result["peak_memory_gib_both_pipelines"] = peak_memory_gib()
+    return result
+
+
 def long_doc(nlp, test_path: Path, n_tokens: int):
     """A Doc of exactly `n_tokens` tokens: the test sentences in order, repeated,
     with their sentence boundaries."""
@@ -239,9 +282,14 @@ def plot(report: dict, path: Path) -> None:
     ax_memory.legend()
     speed = report["throughput"]
     labels = ["transformer alone", "full pipeline"]
-    values = [speed["transformer_alone"]["tokens_per_second"], speed["full_pipeline"]["tokens_per_second"]]
-    ax_speed.bar(labels, values, color=["grey", "tab:blue"])
-    ax_speed.set(ylabel="tokens per second", title=f"Test sentences, batch {speed['batch_size']} (ratio {speed['ratio_full_to_transformer']})")
+    values = [speed["transformer_alone"]["sentences_per_second"], speed["full_pipeline"]["sentences_per_second"]]
+    if "int8_encoder" in report:
+        int8 = report["int8_encoder"]
+        labels.append("full, int8 encoder")
+        # measured in another process: scaled by its own float32 run, so the bars compare
+        values.append(values[1] * int8["speedup"])
+    ax_speed.bar(labels, values, color=["grey", "tab:blue", "tab:orange"][: len(values)])
+    ax_speed.set(ylabel="sentences per second", title=f"Test sentences, batch {speed['batch_size']} (ratio {speed['ratio_full_to_transformer']})")
     fig.suptitle(f"{report['machine']['cpu']}, {report['machine']['torch_threads']} torch threads")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -267,6 +315,10 @@ def main(
     if step == "long-doc":
         print(json.dumps(measure_long_doc(model_dir, test_path, int(step_arg), gpu_id)))
         return
+    if step == "int8":
+        print(json.dumps(int8_encoder(model_dir, test_path, batch_size, int(step_arg.split(":")[0]),
+                                      int(step_arg.split(":")[1]))))
+        return
     if step == "train":
         steps, full = step_arg.split(":")
         print(json.dumps(measure_training(Path(configs[0]), train_path, int(steps), full == "1", gpu_id)))
@@ -277,6 +329,10 @@ def main(
     report = {"command": " ".join(["python"] + sys.argv), "quick": quick, "machine": machine(gpu_id)}
     typer.echo("throughput on the test sentences ...")
     report["throughput"] = throughput(model_dir, test_path, batch_size, repeats, limit, gpu_id)
+    if gpu_id < 0:
+        typer.echo("float32 vs int8 encoder on the test sentences ...")
+        report["int8_encoder"] = in_subprocess(*common, "--batch-size", str(batch_size), "--step", "int8",
+                                               "--step-arg", f"{repeats}:{limit}")
     report["long_documents"] = []
     for size in doc_sizes:
         typer.echo(f"document of {size} tokens ...")
@@ -294,6 +350,11 @@ def main(
         "peak_memory_largest_doc_gib": report["long_documents"][-1]["peak_memory_gib"],
         "targets": "ratio >= 0.8; seconds per 1k tokens within ±20% of the 1k doc; < 2 GiB on the 32k doc",
     }
+    if "int8_encoder" in report:
+        int8 = report["int8_encoder"]
+        report["summary"]["int8_encoder"] = {"speedup": int8["speedup"], **{
+            f"{name}_{key}": int8[name][key] for name in ("float32", "int8")
+            for key in ("sentences_per_second", "ner_f", "re_strict_f")}}
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     output_path.parent.mkdir(parents=True, exist_ok=True)
     output_path.write_text(json.dumps(report, indent=2) + "\n")

@@ -5,6 +5,7 @@ extensions. The pipeline component, architectures and scorer are found by
 spaCy through the package's entry points, so `spacy.load` of a saved pipeline
 needs no import.
 """
+from .quantization import quantize_encoder
 from .relations import Relation, register_extensions, triples
 from .visualize import render, serve
 
@@ -12,4 +13,4 @@ __version__ = "0.1.0"
 
 register_extensions()
 
-__all__ = ["Relation", "register_extensions", "render", "serve", "triples", "__version__"]
+__all__ = ["Relation", "quantize_encoder", "register_extensions", "render", "serve", "triples", "__version__"]

@@ -271,6 +271,7 @@ def predict_cli(
     output_format: str = typer.Option("jsonl", "--format", "-f", help="Output format: jsonl, csv or spert"),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Documents per batch", min=1),
     n_process: int = typer.Option(1, "--n-process", "-n", help="Processes for nlp.pipe", min=1),
+    int8: bool = typer.Option(False, "--int8", help="Quantize the encoder to int8 first: faster on a CPU, slightly less accurate"),
 ) -> None:
     """Predict entities and relations for every document of a file.
 
@@ -279,15 +280,22 @@ def predict_cli(
     csv: one triple a row. spert: the SpERT JSON corpus format.
     A bad input line is reported with its line number and skipped; the command
     then exits with code 1 after writing everything else.
+    With --int8 the encoder runs int8 dynamic quantization (CPU only, one process).
     """
     import spacy
     from tqdm import tqdm
 
     from .predict import FORMATS, count_lines, predict_file
+    from .quantization import quantize_encoder
 
     if output_format not in FORMATS:
         msg.fail(f"Unknown --format {output_format!r}; expected one of {', '.join(FORMATS)}", exits=1)
+    if int8 and n_process > 1:
+        msg.fail("--int8 runs in one process: a quantized pipeline cannot be copied to worker processes; "
+                 "drop --n-process or --int8", exits=1)
     nlp = spacy.load(model)
+    if int8:
+        quantize_encoder(nlp)
     with tqdm(total=count_lines(input_path), unit="doc", desc="predict", leave=False) as bar:
 
         def report(problem: Any) -> None:

