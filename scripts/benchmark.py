@@ -285,7 +285,7 @@ def plot(report: dict, path: Path) -> None:
     values = [speed["transformer_alone"]["sentences_per_second"], speed["full_pipeline"]["sentences_per_second"]]
     if "int8_encoder" in report:
         int8 = report["int8_encoder"]
-        labels.append("full, int8 encoder")
+        labels.append(f"full, int8 encoder (x{int8['speedup']})")
         # measured in another process: scaled by its own float32 run, so the bars compare
         values.append(values[1] * int8["speedup"])
     ax_speed.bar(labels, values, color=["grey", "tab:blue", "tab:orange"][: len(values)])

@@ -280,7 +280,7 @@ def predict_cli(
     csv: one triple a row. spert: the SpERT JSON corpus format.
     A bad input line is reported with its line number and skipped; the command
     then exits with code 1 after writing everything else.
-    With --int8 the encoder runs int8 dynamic quantization (CPU only, one process).
+    With --int8 the encoder runs int8 dynamic quantization (CPU only).
     """
     import spacy
     from tqdm import tqdm
@@ -290,9 +290,6 @@ def predict_cli(
 
     if output_format not in FORMATS:
         msg.fail(f"Unknown --format {output_format!r}; expected one of {', '.join(FORMATS)}", exits=1)
-    if int8 and n_process > 1:
-        msg.fail("--int8 runs in one process: a quantized pipeline cannot be copied to worker processes; "
-                 "drop --n-process or --int8", exits=1)
     nlp = spacy.load(model)
     if int8:
         quantize_encoder(nlp)

@@ -80,13 +80,3 @@ def test_predict_cli_int8_writes_predictions(saved_pipeline, tmp_path):
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in output.read_text(encoding="utf8").splitlines()]
     assert len(records) == 2 and all(r["entities"] for r in records)
-
-
-def test_predict_cli_int8_refuses_several_processes(saved_pipeline, tmp_path):
-    source = tmp_path / "in.txt"
-    source.write_text(TEXTS[0] + "\n", encoding="utf8")
-    result = CliRunner().invoke(
-        app, ["predict", str(saved_pipeline), str(source), str(tmp_path / "o.jsonl"), "--int8", "--n-process", "2"]
-    )
-    assert result.exit_code == 1
-    assert "--int8 runs in one process" in result.output
