@@ -1,6 +1,6 @@
 """Int8 dynamic quantization of the encoder, for faster prediction on a CPU.
 
-The transformer's forward pass is most of the prediction time (about 89% on
+The transformer's forward pass is most of the prediction time (about 90% on
 CoNLL04, see the README's *Speed and scale*). Dynamic quantization stores the
 weights of its linear layers as int8, one scale per output channel, and
 quantizes the activations on the fly, using torch's eager-mode
@@ -47,7 +47,7 @@ def quantize_encoder(nlp: Language, transformer_name: str = "transformer") -> La
                              "this encoder is on a GPU")
         with warnings.catch_warnings():
             # torch announces the move of eager-mode quantization to torchao; the
-            # pinned torch still ships it, and torchao's CPU path needs torch.compile
+            # pinned torch (2.13) still ships it
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.filterwarnings("ignore", message=".*quantized tensor creation functions")
             qconfig = {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
