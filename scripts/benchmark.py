@@ -32,6 +32,8 @@ from typing import List, Optional
 
 import typer
 
+from runs import gold_words
+
 DOC_SIZES = [1000, 2000, 4000, 8000, 16000, 32000]
 QUICK_DOC_SIZES = [1000, 2000]
 TRAIN_CONFIGS = ["configs/conll04.cfg", "configs/conll04_spert.cfg"]
@@ -77,13 +79,17 @@ def load_pipeline(model_dir: Path, gpu_id: int):
     return spacy.load(model_dir)
 
 
-def test_docs(nlp, test_path: Path, limit: int):
-    """The test sentences as untagged Docs with the corpus tokens."""
-    from spacy.tokens import Doc, DocBin
+def gold_test_docs(nlp, test_path: Path, limit: int):
+    """The annotated test sentences (the first `limit`, or all when 0)."""
+    from spacy.tokens import DocBin
 
     gold = list(DocBin().from_disk(test_path).get_docs(nlp.vocab))
-    gold = gold[:limit] if limit > 0 else gold
-    return [Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc]) for doc in gold]
+    return gold[:limit] if limit > 0 else gold
+
+
+def test_docs(nlp, test_path: Path, limit: int):
+    """The test sentences as untagged Docs with the corpus tokens."""
+    return gold_words(nlp, gold_test_docs(nlp, test_path, limit))
 
 
 def throughput(model_dir: Path, test_path: Path, batch_size: int, repeats: int, limit: int, gpu_id: int) -> dict:
@@ -135,15 +141,13 @@ def int8_encoder(model_dir: Path, test_path: Path, batch_size: int, repeats: int
     Both pipelines live in one process and are timed alternately, `repeats`
     times; the median run of each is reported.
     """
-    from spacy.tokens import DocBin
     from spacy.training import Example
 
     from spacy_spanjoint import quantize_encoder
 
     pipelines = {"float32": load_pipeline(model_dir, -1), "int8": quantize_encoder(load_pipeline(model_dir, -1))}
-    gold = list(DocBin().from_disk(test_path).get_docs(pipelines["float32"].vocab))
-    gold = gold[:limit] if limit > 0 else gold
-    words = test_docs(pipelines["float32"], test_path, limit)
+    gold = gold_test_docs(pipelines["float32"], test_path, limit)
+    words = gold_words(pipelines["float32"], gold)
     runs = {name: [] for name in pipelines}
     predicted = {}
     for name, nlp in pipelines.items():
@@ -316,8 +320,8 @@ def main(
         print(json.dumps(measure_long_doc(model_dir, test_path, int(step_arg), gpu_id)))
         return
     if step == "int8":
-        print(json.dumps(int8_encoder(model_dir, test_path, batch_size, int(step_arg.split(":")[0]),
-                                      int(step_arg.split(":")[1]))))
+        int8_repeats, int8_limit = map(int, step_arg.split(":"))
+        print(json.dumps(int8_encoder(model_dir, test_path, batch_size, int8_repeats, int8_limit)))
         return
     if step == "train":
         steps, full = step_arg.split(":")

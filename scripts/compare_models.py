@@ -96,6 +96,11 @@ def markdown_table(rows: dict) -> str:
         ("train s/epoch", "training_seconds_per_epoch"), ("train peak GiB", "training_peak_memory_gib"),
         ("infer sent/s", "inference_sentences_per_second"), ("infer peak GiB", "inference_peak_memory_gib"),
     ]
+    return config_table(columns, rows)
+
+
+def config_table(columns: list, rows: dict) -> str:
+    """A Markdown table: one row per config, one column per (title, key) of `columns`."""
     lines = ["| config | " + " | ".join(c for c, _ in columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name, row in rows.items():
         lines.append(f"| {name} | " + " | ".join(str(row.get(k, "")) for _, k in columns) + " |")
@@ -104,15 +109,13 @@ def markdown_table(rows: dict) -> str:
 
 def error_tables(rows: dict) -> str:
     """Counts of each kind of entity and relation error per model (see `spacy_spanjoint.analysis`)."""
-    lines = []
+    tables = []
     for title, key in (("Entities (gold and predicted counts, then each kind of outcome)", "entity_errors"),
                        ("Relations, strict (gold and predicted counts, then each kind of outcome)", "relation_errors")):
         kinds = list(next(iter(rows.values()))[key])
-        lines += [f"{title}:", "", "| config | " + " | ".join(kinds) + " |", "|---" * (len(kinds) + 1) + "|"]
-        lines += [f"| {name} | " + " | ".join(str(row[key][k]) for k in kinds) + " |" for name, row in rows.items()]
-        lines.append("")
-    return "\n".join(lines).rstrip()
-
+        counts = {name: row[key] for name, row in rows.items()}
+        tables.append(f"{title}:\n\n" + config_table([(kind, kind) for kind in kinds], counts))
+    return "\n\n".join(tables)
 
 if __name__ == "__main__":
     typer.run(main)

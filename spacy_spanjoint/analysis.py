@@ -21,7 +21,7 @@ from spacy.training import Example
 
 from .model.candidates import training_pairs, training_spans
 from .relations import SYMMETRIC_LABELS_KEY
-from .scoring import entity_types, relation_keys
+from .scoring import entity_types, relation_keys, symmetric_labels
 from .stats import entity_distance
 
 # (name, lowest, highest), both inclusive; None means unbounded
@@ -92,7 +92,7 @@ def relation_f1_by_distance(
     scores = {name: PRFScore() for name, _, _ in DISTANCE_INTERVALS}
     n_gold: Counter = Counter()
     for i, example in enumerate(examples):
-        symmetric = set(symmetric_relations) | set(example.reference.user_data.get(SYMMETRIC_LABELS_KEY, []))
+        symmetric = symmetric_labels(example, symmetric_relations)
         gold = _relations_by_interval(relation_keys(example.reference, spans_key, symmetric)[0], i)
         pred = _relations_by_interval(relation_keys(example.predicted, spans_key, symmetric)[0], i)
         for name, score in scores.items():
@@ -238,7 +238,6 @@ def entity_error_profile(examples: Iterable[Example], spans_key: str = "entities
     return {key: counts[key] for key in ENTITY_ERROR_KINDS}
 
 
-
 def relation_error_profile(
     examples: Iterable[Example], spans_key: str = "entities", symmetric_relations: Iterable[str] = ()
 ) -> Dict[str, int]:
@@ -258,7 +257,7 @@ def relation_error_profile(
     """
     counts: Counter = Counter()
     for example in examples:
-        symmetric = set(symmetric_relations) | set(example.reference.user_data.get(SYMMETRIC_LABELS_KEY, []))
+        symmetric = symmetric_labels(example, symmetric_relations)
         gold = relation_keys(example.reference, spans_key, symmetric)[0]
         predicted = relation_keys(example.predicted, spans_key, symmetric)[0]
         predicted_entities = set(entity_types(example.predicted, spans_key).items())

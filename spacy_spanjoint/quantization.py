@@ -52,8 +52,7 @@ def quantize_encoder(nlp: Language, transformer_name: str = "transformer") -> La
             warnings.filterwarnings("ignore", message=".*quantized tensor creation functions")
             qconfig = {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
             torch.ao.quantization.quantize_dynamic(module, qconfig, dtype=torch.qint8, inplace=True)
-    for node in model.walk():
-        node.attrs[QUANTIZED_ATTR] = True
+    model.attrs[QUANTIZED_ATTR] = True
     return nlp
 
 

@@ -31,6 +31,12 @@ def entity_types(doc: Doc, spans_key: str) -> Dict[Offsets, str]:
     return {(span.start, span.end): span.label_ for span in doc.spans.get(spans_key, [])}
 
 
+def symmetric_labels(example: Example, symmetric_relations: Iterable[str] = ()) -> Set[str]:
+    """The relation labels that match in either direction for this example:
+    `symmetric_relations` plus those its gold doc carries from its corpus types file."""
+    return set(symmetric_relations) | set(example.reference.user_data.get(SYMMETRIC_LABELS_KEY, []))
+
+
 def relation_keys(
     doc: Doc, spans_key: str, symmetric: Set[str], offsets_map: Optional[Callable[[Offsets], Offsets]] = None
 ) -> Tuple[Set[tuple], Set[tuple]]:
@@ -91,7 +97,7 @@ def score_relations(
     totals = {"relations": PRFScore(), "relations_boundaries": PRFScore()}
     per_type: Dict[str, Dict[str, PRFScore]] = {name: {} for name in totals}
     for example in examples:
-        symmetric = set(symmetric_relations) | set(example.reference.user_data.get(SYMMETRIC_LABELS_KEY, []))
+        symmetric = symmetric_labels(example, symmetric_relations)
         gold = relation_keys(example.reference, spans_key, symmetric)
         pred = relation_keys(example.predicted, spans_key, symmetric, _reference_offsets(example))
         for name, gold_keys, pred_keys in zip(totals, gold, pred):
