@@ -77,6 +77,7 @@ def build_spanjoint_model(
     ranking_scale: float = 2.0,
     iou_delta: float = 0.25,
     embedding_init_std: Optional[float] = None,
+    token_case_features: bool = False,
 ) -> Model:
     """Transformer listener -> token vectors and [CLS] contexts -> span-joint torch model.
 
@@ -99,6 +100,9 @@ def build_spanjoint_model(
     iou_delta (float): delta of the IoU-scaled BCE (Eq. 13, 0.25).
     embedding_init_std (Optional[float]): Initial standard deviation of the
         width, distance and type-distance embeddings (None: torch's N(0, 1)).
+    token_case_features (bool): A learned embedding of each token's case class
+        added to its vector (`spacy_spanjoint.model.token_case`; not in the
+        papers): the capitalisation an uncased encoder drops.
     Other arguments: see `spacy_spanjoint.model.SpanJointModel`.
     RETURNS (Model[Tuple[List[Doc], Optional[GoldBatch]], SpanJointOutput]): The model.
     """
@@ -114,7 +118,7 @@ def build_spanjoint_model(
         positional_fusion=positional_fusion, identification_heads=identification_heads,
         classification_loss=classification_loss, iou_weighted_identification=iou_weighted_identification,
         entity_logits_in_pairs=entity_logits_in_pairs, class_threshold=class_threshold,
-        embedding_init_std=embedding_init_std,
+        embedding_init_std=embedding_init_std, token_case_features=token_case_features,
     )
     loss = dict(
         identification_weight=identification_weight, classification_weight=classification_weight,

@@ -17,6 +17,7 @@ from thinc.api import ArgsKwargs, Model, PyTorchWrapper, torch2xp, xp2torch
 from thinc.types import Floats2d
 
 from .model import SpanJointModel
+from .model.token_case import case_classes
 
 # Tokens per chunk of whole windows at prediction: about 40k candidate spans,
 # a few tens of MB of span representations at width 384.
@@ -59,10 +60,13 @@ def build_torch_head(model: Model) -> Model:
 
 
 def _convert_inputs(model: Model, inputs: Tuple, is_train: bool):
-    token_vectors, contexts, token_window, gold = inputs
+    token_vectors, contexts, token_window, token_case, gold = inputs
     device = model.shims[0].device
     float_args = [xp2torch(a, requires_grad=is_train, device=device) for a in (token_vectors, contexts)]
-    kwargs = {"token_window": xp2torch(model.ops.asarray(token_window, dtype="int64"), device=device)}
+    kwargs = {
+        "token_window": xp2torch(model.ops.asarray(token_window, dtype="int64"), device=device),
+        "token_case": torch.as_tensor(token_case, dtype=torch.long, device=device),
+    }
     if gold is not None:
         kwargs.update(
             gold_spans=torch.as_tensor(gold.spans, dtype=torch.long, device=device).reshape(-1, 2),
@@ -108,10 +112,11 @@ def spanjoint_forward(model: Model, inputs: Tuple[List[Doc], Optional[GoldBatch]
         [numpy.asarray(w, dtype="int64") + start for w, start in zip(windows, window_starts)]
         or [numpy.zeros((0,), dtype="int64")]
     )
+    token_case = batch_case_classes(docs, lengths)
     if gold is None and not is_train and len(token_window) > PREDICT_CHUNK_TOKENS:
-        arrays = predict_in_chunks(head, token_vectors, context_vectors, token_window)
+        arrays = predict_in_chunks(head, token_vectors, context_vectors, token_window, token_case)
         return SpanJointOutput(arrays, doc_starts), _no_backprop
-    arrays, backprop_head = head((token_vectors, context_vectors, token_window, gold), is_train)
+    arrays, backprop_head = head((token_vectors, context_vectors, token_window, token_case, gold), is_train)
 
     def backprop(d_arrays: Dict[str, Floats2d]):
         d_tokens, d_contexts = backprop_head(d_arrays)
@@ -122,6 +127,14 @@ def spanjoint_forward(model: Model, inputs: Tuple[List[Doc], Optional[GoldBatch]
         return backprop_encoder((list(per_doc_tokens), list(per_doc_contexts), windows))
 
     return SpanJointOutput(arrays, doc_starts), backprop
+
+
+def batch_case_classes(docs: List[Doc], lengths: List[int]) -> numpy.ndarray:
+    """Case class of each token of the batch (`model.token_case`), aligned
+    with the token vectors: a doc the encoder gave no rows (no word pieces at
+    all) contributes none."""
+    ids = [case_classes(token.text for token in doc)[:length] for doc, length in zip(docs, lengths)]
+    return numpy.asarray([i for doc_ids in ids for i in doc_ids], dtype="int64")
 
 
 def window_chunks(token_window: numpy.ndarray, max_tokens: int) -> List[Tuple[int, int]]:
@@ -146,7 +159,8 @@ def window_chunks(token_window: numpy.ndarray, max_tokens: int) -> List[Tuple[in
     return chunks
 
 
-def predict_in_chunks(head: Model, token_vectors, contexts, token_window: numpy.ndarray) -> Dict[str, numpy.ndarray]:
+def predict_in_chunks(head: Model, token_vectors, contexts, token_window: numpy.ndarray,
+                      token_case: numpy.ndarray) -> Dict[str, numpy.ndarray]:
     """Run the torch model on chunks of whole windows and join the predictions.
 
     Spans and pairs never cross a window, so the result is the same as one
@@ -160,7 +174,7 @@ def predict_in_chunks(head: Model, token_vectors, contexts, token_window: numpy.
         last_window = int(token_window[end - 1])
         arrays, _ = head(
             (token_vectors[start:end], contexts[first_window : last_window + 1],
-             token_window[start:end] - first_window, None),
+             token_window[start:end] - first_window, token_case[start:end], None),
             False,
         )
         arrays = dict(arrays)

@@ -22,6 +22,7 @@ from .decoding import greedy_non_overlapping
 from .iou import entity_iou
 from .relation_representation import RelationRepresentation
 from .span_representation import SpanRepresentation
+from .token_case import TokenCaseFeature
 
 
 def check_switches(two_phase: bool, identification_heads: bool, classification_loss: str,
@@ -84,6 +85,9 @@ class SpanJointModel(nn.Module):
         then unused. Needs "ranking". None: the thresholds above decide.
     embedding_init_std (Optional[float]): Initial standard deviation of the
         width, distance and type-distance embeddings; None: torch's N(0, 1).
+    token_case_features (bool): Add a learned embedding of each token's case
+        class to its vector (`token_case.TokenCaseFeature`; not in the papers:
+        it gives an uncased encoder the capitalisation back).
     """
 
     def __init__(
@@ -112,6 +116,7 @@ class SpanJointModel(nn.Module):
         entity_logits_in_pairs: bool = False,
         class_threshold: Optional[float] = None,
         embedding_init_std: Optional[float] = None,
+        token_case_features: bool = False,
     ):
         super().__init__()
         check_switches(two_phase, identification_heads, classification_loss, iou_weighted_identification,
@@ -143,6 +148,7 @@ class SpanJointModel(nn.Module):
             identification=identification_heads, ranking=ranking,
         )
         self.dropout = nn.Dropout(dropout)
+        self.token_case = TokenCaseFeature(width) if token_case_features else None
 
     def forward(
         self,
@@ -153,6 +159,7 @@ class SpanJointModel(nn.Module):
         gold_labels: Optional[Tensor] = None,
         gold_relations: Optional[Tensor] = None,
         symmetric: Optional[Tensor] = None,
+        token_case: Optional[Tensor] = None,
     ) -> Dict[str, Tensor]:
         """Training logits when gold annotations are given, else predictions.
 
@@ -164,8 +171,15 @@ class SpanJointModel(nn.Module):
         gold_relations (Optional[Tensor]): (R, 3) head, tail (into the gold
             entities), relation label id.
         symmetric (Optional[Tensor]): (n_relation_labels,) bool.
+        token_case (Optional[Tensor]): (T,) case class of each token; needed
+            with `token_case_features`, ignored without.
         RETURNS (Dict[str, Tensor]): See `train_logits` and `predict`.
         """
+        if self.token_case is not None:
+            if token_case is None:
+                raise ValueError("SpanJointModel: token_case_features is on, so the case class of "
+                                 "each token (token_case) must be given")
+            token_vectors = self.token_case(token_vectors, token_case)
         if gold_spans is None:
             return self.predict(token_vectors, contexts, token_window)
         return self.train_logits(token_vectors, contexts, token_window, gold_spans, gold_labels, gold_relations, symmetric)
