@@ -6,7 +6,7 @@ tokens, context x0, width), the pair gate of phase one (head, tail, relation
 context, distance) and the phase-two gate (R_r, C_r). A gate that gives one
 input nearly all the weight selects rather than fuses.
 """
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Optional
 
 import torch
 from spacy.language import Language
@@ -45,8 +45,8 @@ def gate_profile(nlp: Language, docs: Iterable[Doc], selective: float = 0.9,
     weights: Dict[str, List[torch.Tensor]] = {}
     hooks = []
     for gate, (path, _) in GATES.items():
-        fusion = model.get_submodule(path) if _has_submodule(model, path) else None
-        if isinstance(fusion, GatedFusion) and fusion.gated:
+        fusion = _gated_fusion(model, path)
+        if fusion is not None:
             hooks.append(fusion.register_forward_hook(_recorder(weights.setdefault(gate, []))))
     try:
         for _ in nlp.pipe(docs):
@@ -67,11 +67,13 @@ def gate_profile(nlp: Language, docs: Iterable[Doc], selective: float = 0.9,
     return profile
 
 
-def _has_submodule(model: torch.nn.Module, path: str) -> bool:
+def _gated_fusion(model: torch.nn.Module, path: str) -> Optional[GatedFusion]:
+    """The gating `GatedFusion` at `path`; None when that part is off or concatenates."""
     try:
-        return model.get_submodule(path) is not None
-    except AttributeError:
-        return False
+        fusion = model.get_submodule(path)
+    except AttributeError:  # e.g. relations.type_fusion is None without multi-class features
+        return None
+    return fusion if isinstance(fusion, GatedFusion) and fusion.gated else None
 
 
 def _recorder(store: List[torch.Tensor]):

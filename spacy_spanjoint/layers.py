@@ -63,10 +63,9 @@ def _convert_inputs(model: Model, inputs: Tuple, is_train: bool):
     token_vectors, contexts, token_window, token_case, gold = inputs
     device = model.shims[0].device
     float_args = [xp2torch(a, requires_grad=is_train, device=device) for a in (token_vectors, contexts)]
-    kwargs = {
-        "token_window": xp2torch(model.ops.asarray(token_window, dtype="int64"), device=device),
-        "token_case": torch.as_tensor(token_case, dtype=torch.long, device=device),
-    }
+    kwargs = {"token_window": xp2torch(model.ops.asarray(token_window, dtype="int64"), device=device)}
+    if token_case is not None:
+        kwargs["token_case"] = torch.as_tensor(token_case, dtype=torch.long, device=device)
     if gold is not None:
         kwargs.update(
             gold_spans=torch.as_tensor(gold.spans, dtype=torch.long, device=device).reshape(-1, 2),
@@ -112,7 +111,8 @@ def spanjoint_forward(model: Model, inputs: Tuple[List[Doc], Optional[GoldBatch]
         [numpy.asarray(w, dtype="int64") + start for w, start in zip(windows, window_starts)]
         or [numpy.zeros((0,), dtype="int64")]
     )
-    token_case = batch_case_classes(docs, lengths)
+    # the case classes are read off the token texts only for a model that uses them
+    token_case = batch_case_classes(docs, lengths) if model.attrs["hyper"].get("token_case_features") else None
     if gold is None and not is_train and len(token_window) > PREDICT_CHUNK_TOKENS:
         arrays = predict_in_chunks(head, token_vectors, context_vectors, token_window, token_case)
         return SpanJointOutput(arrays, doc_starts), _no_backprop
@@ -160,7 +160,7 @@ def window_chunks(token_window: numpy.ndarray, max_tokens: int) -> List[Tuple[in
 
 
 def predict_in_chunks(head: Model, token_vectors, contexts, token_window: numpy.ndarray,
-                      token_case: numpy.ndarray) -> Dict[str, numpy.ndarray]:
+                      token_case: Optional[numpy.ndarray]) -> Dict[str, numpy.ndarray]:
     """Run the torch model on chunks of whole windows and join the predictions.
 
     Spans and pairs never cross a window, so the result is the same as one
@@ -174,7 +174,7 @@ def predict_in_chunks(head: Model, token_vectors, contexts, token_window: numpy.
         last_window = int(token_window[end - 1])
         arrays, _ = head(
             (token_vectors[start:end], contexts[first_window : last_window + 1],
-             token_window[start:end] - first_window, token_case[start:end], None),
+             token_window[start:end] - first_window, None if token_case is None else token_case[start:end], None),
             False,
         )
         arrays = dict(arrays)

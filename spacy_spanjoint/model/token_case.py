@@ -9,6 +9,7 @@ and 9 of the two-phase paper then pool the sums). It is not part of either
 paper; the table starts at zero, so an untrained feature leaves the model
 exactly as published.
 """
+from functools import lru_cache
 from typing import Iterable, List
 
 import torch
@@ -19,6 +20,7 @@ LOWER, TITLE, UPPER, DIGIT, OTHER = range(5)
 N_CASE_CLASSES = 5
 
 
+@lru_cache(maxsize=65536)
 def case_class(text: str) -> int:
     """The case class of one token's text.
 
