@@ -54,6 +54,7 @@ def build_spanjoint_model(
     max_distance: int = 10,
     two_phase: bool = True,
     gated: bool = True,
+    gated_relations: Optional[bool] = None,
     binary_features: bool = True,
     multiclass_features: bool = True,
     dropout: float = 0.1,
@@ -89,6 +90,9 @@ def build_spanjoint_model(
     upstream (str): Name of the transformer component ("*": any).
     two_phase, gated, binary_features, multiclass_features (bool): The parts
         of the two-phase paper; all off is SpERT's architecture.
+    gated_relations (Optional[bool]): Gate the relation representations
+        (None: as `gated`); false with `gated` on concatenates them while
+        the span gate stays (not in the paper).
     identification_heads (bool), classification_loss (str: "softmax" or
         "ranking"), iou_weighted_identification (bool), entity_logits_in_pairs
         (bool), class_threshold (Optional[float]): The parts of the SpERT.MT
@@ -106,11 +110,13 @@ def build_spanjoint_model(
     Other arguments: see `spacy_spanjoint.model.SpanJointModel`.
     RETURNS (Model[Tuple[List[Doc], Optional[GoldBatch]], SpanJointOutput]): The model.
     """
-    check_switches(two_phase, identification_heads, classification_loss, iou_weighted_identification, class_threshold)
+    check_switches(two_phase, identification_heads, classification_loss, iou_weighted_identification, class_threshold,
+                   gated, gated_relations)
     listener = TransformerListener(upstream_name=upstream)
     encoder = chain(listener, trfs2arrays_with_context(pooling, grad_factor))
     hyper = dict(
         max_span_width=max_span_width, max_distance=max_distance, two_phase=two_phase, gated=gated,
+        gated_relations=gated_relations,
         binary_features=binary_features, multiclass_features=multiclass_features, dropout=dropout,
         span_negatives=span_negatives, pair_negatives=pair_negatives,
         entity_threshold=entity_threshold, relation_threshold=relation_threshold,

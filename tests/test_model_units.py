@@ -575,3 +575,32 @@ def test_flat_entities_switch_removes_overlaps_at_prediction():
     for start, end in flat.tolist():
         covered[start:end] += 1
     assert covered.max() == 1
+
+
+@pytest.mark.parametrize("gated_relations", [None, True, False])
+def test_relation_gate_switch_apart_from_the_span_gate(gated_relations):
+    model = make_model(gated_relations=gated_relations, span_negatives=5, pair_negatives=3)
+    pairs_gated = gated_relations is not False
+    assert model.spans.fusion.gated
+    assert model.relations.pair_fusion.gated is model.relations.type_fusion.gated is pairs_gated
+    # concatenated: head, tail (the gated span width each), context, distance; then C_r
+    assert model.relations.binary_width == (WIDTH if pairs_gated else 4 * WIDTH)
+    assert model.relations.typed_width == (WIDTH if pairs_gated else 5 * WIDTH)
+    model.train()
+    tokens, contexts, token_window = batch()
+    spans, labels, relations, symmetric = gold()
+    output = model(tokens, contexts, token_window, spans, labels, relations, symmetric)
+    task = lambda name: {k.split(".")[1]: v for k, v in output.items() if k.startswith(name) and "targets" not in k}
+    loss = joint_loss(task("entity"), output["entity.targets"], task("relation"), output["relation.targets"])
+    loss.backward()
+    assert torch.isfinite(loss)
+    force_positive(model)
+    model.eval()
+    with torch.no_grad():
+        predicted = model(tokens, contexts, token_window)
+    assert len(predicted["relation_pairs"]) == len(predicted["relation_labels"]) > 0
+
+
+def test_gated_relations_need_gated_spans():
+    with pytest.raises(ValueError, match="gated_relations = true needs gated = true"):
+        make_model(gated=False, gated_relations=True)

@@ -26,7 +26,8 @@ from .token_case import TokenCaseFeature
 
 
 def check_switches(two_phase: bool, identification_heads: bool, classification_loss: str,
-                   iou_weighted_identification: bool, class_threshold: Optional[float]) -> None:
+                   iou_weighted_identification: bool, class_threshold: Optional[float],
+                   gated: bool = True, gated_relations: Optional[bool] = None) -> None:
     """Raise a ValueError for a combination of switches that has no meaning.
 
     RETURNS (None): Nothing; raises on an invalid combination.
@@ -43,6 +44,9 @@ def check_switches(two_phase: bool, identification_heads: bool, classification_l
     if iou_weighted_identification and not (two_phase or identification_heads):
         raise ValueError("iou_weighted_identification scales the identification loss: "
                          "set identification_heads = true (or two_phase = true)")
+    if gated_relations and not gated:
+        raise ValueError("gated_relations = true needs gated = true: concatenated span representations "
+                         "are wider than the context and distance vectors they would be gated with")
 
 
 class SpanJointModel(nn.Module):
@@ -55,6 +59,10 @@ class SpanJointModel(nn.Module):
     max_distance (int): Entity distances are clipped to it (10).
     two_phase (bool): Binary identification, then typing.
     gated (bool): Gated fusion (Eq. 5) instead of concatenation.
+    gated_relations (Optional[bool]): Gate (Eq. 5, as in Eq. 10 and 15) or
+        concatenate the relation representations on their own; None: as
+        `gated`. False with `gated` on keeps the span gate and concatenates
+        the pair parts (not in the paper: a measured variant).
     binary_features (bool): Distance embedding in the relation representation.
     multiclass_features (bool): (type, type, distance) embedding (Eq. 13).
     dropout (float): Dropout before each classifier.
@@ -100,6 +108,7 @@ class SpanJointModel(nn.Module):
         max_distance: int = 10,
         two_phase: bool = True,
         gated: bool = True,
+        gated_relations: Optional[bool] = None,
         binary_features: bool = True,
         multiclass_features: bool = True,
         dropout: float = 0.1,
@@ -120,7 +129,7 @@ class SpanJointModel(nn.Module):
     ):
         super().__init__()
         check_switches(two_phase, identification_heads, classification_loss, iou_weighted_identification,
-                       class_threshold)
+                       class_threshold, gated, gated_relations)
         ranking = classification_loss == "ranking"
         self.iou_weighted_identification = iou_weighted_identification
         self.class_threshold = class_threshold
@@ -136,7 +145,7 @@ class SpanJointModel(nn.Module):
         logit_width = PhasedClassifier.class_width_for(n_entity_labels, two_phase, ranking)
         self.relations = RelationRepresentation(
             self.spans.output_width, width, n_entity_labels, max_distance,
-            gated=gated, binary_features=binary_features, multiclass_features=multiclass_features,
+            gated=gated if gated_relations is None else gated_relations, binary_features=binary_features, multiclass_features=multiclass_features,
             logit_width=logit_width if entity_logits_in_pairs else 0, embedding_init_std=embedding_init_std,
         )
         self.entity_classifier = PhasedClassifier(
