@@ -11,7 +11,8 @@ WORDS = [["John", "Smith", "lives", "in", "New", "York", "."], ["Mary", "works",
 
 @pytest.fixture(scope="module")
 def tiny_nlp(tiny_encoder_path):
-    return build_tiny_pipeline(tiny_encoder_path)
+    # every fusion gated, as in the paper (the CoNLL04 config concatenates the relation parts)
+    return build_tiny_pipeline(tiny_encoder_path, gated_relations=True)
 
 
 def test_gate_profile_weights_sum_to_one_per_gate(tiny_nlp):
@@ -29,6 +30,13 @@ def test_gate_profile_weights_sum_to_one_per_gate(tiny_nlp):
     # the hooks are gone afterwards
     model = span_model(tiny_nlp)
     assert not model.spans.fusion._forward_hooks and not model.relations.pair_fusion._forward_hooks
+
+
+def test_gate_profile_of_the_conll04_config_has_the_span_gate_only(tiny_encoder_path):
+    nlp = build_tiny_pipeline(tiny_encoder_path)
+    profile = gate_profile(nlp, [words_doc(nlp, w) for w in WORDS])
+    assert set(profile) == {"span"}
+    assert profile["span"]["items"] == 28 + 15
 
 
 def test_gate_profile_of_concatenating_and_untrained_models(tiny_encoder_path):

@@ -17,14 +17,15 @@ PREDICT_EVERYTHING = {
 }
 
 
-def build_tiny_pipeline(encoder_path: Path, steps: int = 2) -> spacy.Language:
+def build_tiny_pipeline(encoder_path: Path, steps: int = 2, **model_overrides) -> spacy.Language:
     """The configs/conll04.cfg pipeline on the tiny encoder, trained for a few steps.
 
     encoder_path (Path): Folder of the tiny encoder (the `tiny_encoder_path` fixture).
     steps (int): Number of updates.
+    model_overrides: Settings of `[components.spanjoint.model]` to change.
     RETURNS (Language): The pipeline (transformer, spanjoint; no sentence segmenter).
     """
-    nlp = make_nlp(encoder_path, **PREDICT_EVERYTHING)
+    nlp = make_nlp(encoder_path, **{**PREDICT_EVERYTHING, **model_overrides})
     examples = make_examples(nlp.vocab)
     nlp.initialize(lambda: examples)
     optimizer = Adam(0.001)
