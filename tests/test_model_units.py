@@ -412,6 +412,12 @@ def gold():
     return spans, labels, relations, torch.tensor([False, True])
 
 
+def training_loss(output):
+    """Eq. 16 over a training forward's logits, split by task ("entity.binary" -> "binary")."""
+    task = lambda name: {k.split(".")[1]: v for k, v in output.items() if k.startswith(name) and "targets" not in k}
+    return joint_loss(task("entity"), output["entity.targets"], task("relation"), output["relation.targets"])
+
+
 @pytest.mark.parametrize("two_phase,gated,binary_features,multiclass_features", SWITCHES)
 def test_training_forward_shapes(two_phase, gated, binary_features, multiclass_features):
     model = make_model(two_phase, gated, binary_features, multiclass_features, span_negatives=5, pair_negatives=3)
@@ -439,8 +445,7 @@ def test_training_forward_shapes(two_phase, gated, binary_features, multiclass_f
         assert set(output) == {"entity.joint", "entity.targets", "relation.joint", "relation.targets"}
         assert output["entity.joint"].shape == (n_spans_, N_ENTITY + 1)
         assert output["relation.joint"].shape == (n_pairs, N_RELATION + 1)
-    task = lambda name: {k.split(".")[1]: v for k, v in output.items() if k.startswith(name) and "targets" not in k}
-    loss = joint_loss(task("entity"), output["entity.targets"], task("relation"), output["relation.targets"])
+    loss = training_loss(output)
     loss.backward()
     assert torch.isfinite(loss)
     assert tokens.grad is not None and tokens.grad.abs().sum() > 0
@@ -456,8 +461,7 @@ def test_training_forward_without_gold_entities():
     assert output["entity.targets"].tolist() == [0] * 12
     assert output["relation.targets"].shape == (0,)
     assert output["relation.types"].shape == (0, N_RELATION)
-    task = lambda name: {k.split(".")[1]: v for k, v in output.items() if k.startswith(name) and "targets" not in k}
-    loss = joint_loss(task("entity"), output["entity.targets"], task("relation"), output["relation.targets"])
+    loss = training_loss(output)
     loss.backward()
     assert torch.isfinite(loss)
 
@@ -590,8 +594,7 @@ def test_relation_gate_switch_apart_from_the_span_gate(gated_relations):
     tokens, contexts, token_window = batch()
     spans, labels, relations, symmetric = gold()
     output = model(tokens, contexts, token_window, spans, labels, relations, symmetric)
-    task = lambda name: {k.split(".")[1]: v for k, v in output.items() if k.startswith(name) and "targets" not in k}
-    loss = joint_loss(task("entity"), output["entity.targets"], task("relation"), output["relation.targets"])
+    loss = training_loss(output)
     loss.backward()
     assert torch.isfinite(loss)
     force_positive(model)

@@ -59,9 +59,9 @@ class SpanJointModel(nn.Module):
     max_distance (int): Entity distances are clipped to it (10).
     two_phase (bool): Binary identification, then typing.
     gated (bool): Gated fusion (Eq. 5) instead of concatenation.
-    gated_relations (Optional[bool]): Gate (Eq. 5, as in Eq. 10 and 15) or
-        concatenate the relation representations on their own; None: as
-        `gated`. False with `gated` on keeps the span gate and concatenates
+    gated_relations (Optional[bool]): Gate (Eq. 5 on the pair parts, section
+        3.2.2, and on R_r and C_r, section 3.3.2) or concatenate the relation
+        representations on their own; None: as `gated`. False with `gated` on keeps the span gate and concatenates
         the pair parts (not in the paper: a measured variant).
     binary_features (bool): Distance embedding in the relation representation.
     multiclass_features (bool): (type, type, distance) embedding (Eq. 13).
@@ -143,9 +143,10 @@ class SpanJointModel(nn.Module):
         self.spans = SpanRepresentation(width, max_span_width, gated, positional=positional_fusion,
                                         embedding_init_std=embedding_init_std)
         logit_width = PhasedClassifier.class_width_for(n_entity_labels, two_phase, ranking)
+        relations_gated = gated if gated_relations is None else gated_relations
         self.relations = RelationRepresentation(
             self.spans.output_width, width, n_entity_labels, max_distance,
-            gated=gated if gated_relations is None else gated_relations, binary_features=binary_features, multiclass_features=multiclass_features,
+            gated=relations_gated, binary_features=binary_features, multiclass_features=multiclass_features,
             logit_width=logit_width if entity_logits_in_pairs else 0, embedding_init_std=embedding_init_std,
         )
         self.entity_classifier = PhasedClassifier(
