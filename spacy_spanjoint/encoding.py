@@ -29,6 +29,7 @@ from thinc.api import Model
 from thinc.types import Floats2d, Ints1d, Ragged
 from transformers.file_utils import ModelOutput
 
+from .averaging import use_averaged_params
 from .quantization import refuse_if_quantized
 from .windows import fit_windows
 
@@ -142,6 +143,8 @@ class BoundedTransformerModel(TransformerModel):
     - The windows are encoded in chunks of at most `max_chunk_items` padded
       word pieces, grouped by length, so a long document costs time and memory
       in proportion to its length and not to its longest window.
+    - With `use_averages`, dev evaluation and saving use the optimizer's
+      averaged weights (`spacy_spanjoint.averaging`).
 
     The other arguments are those of `TransformerModel`.
     max_chunk_items (int): Largest chunk, in padded word pieces (windows x
@@ -150,6 +153,7 @@ class BoundedTransformerModel(TransformerModel):
 
     def __init__(self, *args, max_chunk_items: int = 4096, **kwargs):
         super().__init__(*args, **kwargs)
+        use_averaged_params(self)
         self._func = bounded_forward
         self.attrs["max_chunk_items"] = max_chunk_items
 

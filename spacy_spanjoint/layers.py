@@ -16,6 +16,7 @@ from spacy.tokens import Doc
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper, torch2xp, xp2torch
 from thinc.types import Floats2d
 
+from .averaging import use_averaged_params
 from .model import SpanJointModel
 from .model.token_case import case_classes
 
@@ -53,10 +54,12 @@ class SpanJointOutput:
 
 
 def build_torch_head(model: Model) -> Model:
-    """Wrap a `SpanJointModel` sized from the dims and attrs of `model`."""
+    """Wrap a `SpanJointModel` sized from the dims and attrs of `model`; with
+    `use_averages` its averaged weights serve evaluation and saving."""
     hyper = model.attrs["hyper"]
     module = SpanJointModel(model.get_dim("nI"), model.get_dim("nE"), model.get_dim("nR"), **hyper)
-    return PyTorchWrapper(module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
+    wrapper = PyTorchWrapper(module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
+    return use_averaged_params(wrapper)
 
 
 def _convert_inputs(model: Model, inputs: Tuple, is_train: bool):
