@@ -25,11 +25,9 @@ class AveragedParamsMixin:
 
     @contextlib.contextmanager
     def use_params(self, params: Dict[Tuple[int, str], object]):
-        averaged = {
-            name: xp2torch(params[(self.id, name)], device=self.device)
-            for name, _ in self._model.named_parameters()
-            if (self.id, name) in params
-        } if self._model is not None else {}
+        names = [] if self._model is None else [name for name, _ in self._model.named_parameters()]
+        averaged = {name: xp2torch(params[(self.id, name)], device=self.device)
+                    for name in names if (self.id, name) in params}
         if not averaged:
             with super().use_params(params):
                 yield
