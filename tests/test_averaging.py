@@ -7,7 +7,7 @@ from thinc.api import Adam, PyTorchWrapper, torch2xp
 
 from spacy_spanjoint.averaging import AveragedHFShim, AveragedPyTorchShim, use_averaged_params
 
-from test_spanjoint_component import make_examples, make_nlp
+from tiny_pipeline import build_tiny_pipeline
 
 
 def torch_shims(nlp):
@@ -18,15 +18,6 @@ def torch_shims(nlp):
 
 def weights_of(shim):
     return {name: value.detach().clone() for name, value in shim._model.named_parameters()}
-
-
-def train_with_averages(nlp, steps=3):
-    examples = make_examples(nlp.vocab)
-    nlp.initialize(lambda: examples)
-    optimizer = Adam(0.001, use_averages=True)
-    for _ in range(steps):
-        nlp.update(examples, sgd=optimizer, losses={})
-    return optimizer
 
 
 def test_use_params_applies_the_averages_and_restores_the_weights():
@@ -63,8 +54,8 @@ def test_use_params_without_averages_keeps_the_weights():
 
 
 def test_pipeline_evaluates_and_saves_with_the_averages(tiny_encoder_path, tmp_path):
-    nlp = make_nlp(tiny_encoder_path)
-    optimizer = train_with_averages(nlp)
+    optimizer = Adam(0.001, use_averages=True)
+    nlp = build_tiny_pipeline(tiny_encoder_path, steps=3, optimizer=optimizer)
     shims = torch_shims(nlp)
     kinds = {(name, type(shim)) for name, shim in shims}
     assert kinds == {("transformer", AveragedHFShim), ("spanjoint", AveragedPyTorchShim)}

@@ -61,8 +61,9 @@ class SpanJointModel(nn.Module):
     gated (bool): Gated fusion (Eq. 5) instead of concatenation.
     gated_relations (Optional[bool]): Gate (Eq. 5 on the pair parts, section
         3.2.2, and on R_r and C_r, section 3.3.2) or concatenate the relation
-        representations on their own; None: as `gated`. False with `gated` on keeps the span gate and concatenates
-        the pair parts (not in the paper: a measured variant).
+        representations on their own; None: as `gated`. False with `gated`
+        on keeps the span gate and concatenates the pair parts (not in the
+        paper: a measured variant).
     binary_features (bool): Distance embedding in the relation representation.
     multiclass_features (bool): (type, type, distance) embedding (Eq. 13).
     dropout (float): Dropout before each classifier.
