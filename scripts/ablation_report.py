@@ -17,7 +17,7 @@ from typing import Dict
 import typer
 
 from ablations import BATCH_SIZE, ROWS, run_dir_name
-from runs import mean_std, steps_per_epoch
+from runs import mean_std, pyplot, steps_per_epoch
 
 METRICS = [("dev", "ner_f"), ("dev", "re_strict_f"), ("test", "ner_f"), ("test", "re_strict_f"),
            ("test", "re_strict_macro_f")]
@@ -102,11 +102,7 @@ def markdown(summary: Dict[str, dict], imbalance: dict, buckets: dict, budget_no
 
 
 def plot(summary: Dict[str, dict], buckets: dict, output: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = list(summary)
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
     for ax, (metric, title) in zip(axes, (("ner_f", "NER F1"), ("re_strict_f", "strict RE F1"))):

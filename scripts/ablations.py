@@ -13,7 +13,7 @@ from typing import Dict, List, NamedTuple, Optional
 
 import typer
 
-from runs import Run, budget_overrides, execute_all
+from runs import Run, budget_overrides, execute_all, pyplot
 
 MODEL = "components.spanjoint.model."
 BATCH_SIZE = 4  # batch size of every run of the study (the committed report's)
@@ -72,6 +72,7 @@ def main(
     gpu_id: int = typer.Option(-1, "--gpu-id"),
 ):
     """Train and score every (row, seed) run not done yet."""
+    pyplot()  # scripts/ablation_report.py plots the runs: stop before hours of training without matplotlib
     unknown = [name for name in rows or [] if name not in ROWS_BY_NAME]
     if unknown:
         raise typer.BadParameter(f"unknown rows {unknown}; rows are {list(ROWS_BY_NAME)}")

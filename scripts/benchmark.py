@@ -32,7 +32,7 @@ from typing import List, Optional
 
 import typer
 
-from runs import gold_words
+from runs import gold_words, pyplot
 
 DOC_SIZES = [1000, 2000, 4000, 8000, 16000, 32000]
 QUICK_DOC_SIZES = [1000, 2000]
@@ -263,13 +263,7 @@ def in_subprocess(*args: str) -> dict:
 
 def plot(report: dict, path: Path) -> None:
     """Seconds per 1k tokens and peak memory against document size, and throughput."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise SystemExit("The plot needs matplotlib: pip install -e '.[plot]'") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     docs = report["long_documents"]
     sizes = [row["tokens"] for row in docs]
     fig, (ax_time, ax_memory, ax_speed) = plt.subplots(1, 3, figsize=(15, 4.2))
@@ -327,6 +321,7 @@ def main(
         steps, full = step_arg.split(":")
         print(json.dumps(measure_training(Path(configs[0]), train_path, int(steps), full == "1", gpu_id)))
         return
+    pyplot()  # the report ends with a plot: stop now, not after the measurements, without matplotlib
     doc_sizes = QUICK_DOC_SIZES if quick else [int(s) for s in sizes.split(",")]
     limit, repeats, train_steps = (64, 1, 3) if quick else (0, repeats, train_steps)
     common = [str(model_dir), str(test_path), str(train_path), str(output_path), "--gpu-id", str(gpu_id)]

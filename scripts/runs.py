@@ -35,6 +35,25 @@ NO_DEV_EVALUATION = 10**9  # eval_frequency that keeps spaCy from scoring dev du
 TRANSFORMER_DATA_KEY = ("._.", "trf_data", None, None)  # where Doc._.trf_data lives in user_data
 
 
+PLOT_INSTALL = "pip install -e '.[plot]'"
+
+
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend, or exit naming the extra to install.
+
+    The scripts that draw call it before their measurements too, so a missing
+    matplotlib stops them at the start, not after hours of training.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit(f"This command draws a plot and needs matplotlib: {PLOT_INSTALL}") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 class Run(NamedTuple):
     """One training run: where it goes and what it trains."""
 
