@@ -1,7 +1,13 @@
-"""The scripts that end with a plot stop at the start when matplotlib is missing."""
+"""The project scripts: the threshold sweep; the scripts that end with a plot stop at
+the start when matplotlib is missing."""
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+from spacy.tokens import DocBin
+
+from test_spanjoint_component import make_examples
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 WITHOUT_MATPLOTLIB = (
@@ -39,3 +45,35 @@ def test_ablation_study_stops_before_training(tmp_path):
     assert result.returncode == 1, result.stderr
     assert "needs matplotlib: pip install -e '.[plot]'" in result.stderr
     assert not runs.exists()
+
+
+def test_threshold_sweep_scores_every_pair_and_chooses_on_the_first_corpus(saved_tiny_pipeline, tmp_path):
+    nlp, model_dir = saved_tiny_pipeline
+    gold = tmp_path / "gold.spacy"
+    DocBin(docs=[eg.reference for eg in make_examples(nlp.vocab)], store_user_data=True).to_disk(gold)
+    report_path = tmp_path / "sweep.json"
+    command = [sys.executable, str(SCRIPTS / "threshold_sweep.py"), str(model_dir), str(report_path),
+               f"dev={gold}", f"test={gold}", "--entity", "0.0", "--entity", "1.01",
+               "--relation", "0.0", "--relation", "0.5"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(report_path.read_text())
+    assert report["trained_with"] == {"entity": 0.0, "relation": 0.0}
+    for name in ("dev", "test"):
+        rows = report["scores"][name]
+        assert [(row["entity"], row["relation"]) for row in rows] == [(0.0, 0.0), (0.0, 0.5), (1.01, 0.0), (1.01, 0.5)]
+        # above every probability nothing is predicted; at 0 every span is a candidate
+        assert all(row["ner_f"] == 0.0 and row["re_strict_f"] == 0.0 for row in rows if row["entity"] > 1)
+        assert all(row["ner_f"] > 0.0 for row in rows if row["entity"] == 0.0)
+    assert report["chosen_on"] == "dev"
+    assert report["chosen"]["entity"] == 0.0
+
+
+def test_threshold_sweep_names_a_missing_corpus(saved_tiny_pipeline, tmp_path):
+    _, model_dir = saved_tiny_pipeline
+    command = [sys.executable, str(SCRIPTS / "threshold_sweep.py"), str(model_dir), str(tmp_path / "sweep.json"),
+               "dev=missing.spacy"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "missing.spacy" in result.stderr
+    assert not (tmp_path / "sweep.json").exists()
