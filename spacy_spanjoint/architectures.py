@@ -21,6 +21,7 @@ def build_transformer_encoder(
     mixed_precision: bool = False,
     grad_scaler_config: dict = {},
     max_chunk_items: int = 4096,
+    case_token_types: bool = False,
 ) -> Model:
     """spacy-transformers' TransformerModel.v3, with offline packaged encoders,
     windows bounded by word pieces and long documents encoded in chunks
@@ -32,6 +33,9 @@ def build_transformer_encoder(
         gives each sentence its own window, so its [CLS] row is the context x0.
     max_chunk_items (int): The transformer runs on chunks of windows of at most
         this many padded word pieces.
+    case_token_types (bool): Each word piece's token type id is the case class
+        of its token, in a token type table grown to one row per class
+        (`spacy_spanjoint.case_token_types`; for uncased BERT-style encoders).
     Other arguments are passed to `spacy-transformers.TransformerModel.v3`.
     """
     return BoundedTransformerModel(
@@ -42,6 +46,7 @@ def build_transformer_encoder(
         mixed_precision,
         grad_scaler_config,
         max_chunk_items=max_chunk_items,
+        case_token_types=case_token_types,
     )
 
 

@@ -22,7 +22,7 @@ import torch
 from spacy.tokens import Doc, Span
 from spacy_transformers.align import get_alignment, get_alignment_via_offset_mapping
 from spacy_transformers.data_classes import FullTransformerBatch, TransformerData, WordpieceBatch
-from spacy_transformers.layers.transformer_model import TransformerModel, huggingface_tokenize
+from spacy_transformers.layers.transformer_model import TransformerModel, huggingface_tokenize, set_pytorch_transformer
 from spacy_transformers.layers.trfs2arrays import trfs2arrays
 from spacy_transformers.truncate import truncate_oversize_splits
 from thinc.api import Model
@@ -30,6 +30,7 @@ from thinc.types import Floats2d, Ints1d, Ragged
 from transformers.file_utils import ModelOutput
 
 from .averaging import use_averaged_params
+from .case_token_types import add_case_token_types, with_case_token_types
 from .quantization import refuse_if_quantized
 from .windows import fit_windows
 
@@ -149,13 +150,18 @@ class BoundedTransformerModel(TransformerModel):
     The other arguments are those of `TransformerModel`.
     max_chunk_items (int): Largest chunk, in padded word pieces (windows x
         longest window).
+    case_token_types (bool): Give each word piece its token's case class as
+        token type (`spacy_spanjoint.case_token_types`).
     """
 
-    def __init__(self, *args, max_chunk_items: int = 4096, **kwargs):
+    def __init__(self, *args, max_chunk_items: int = 4096, case_token_types: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         use_averaged_params(self)
         self._func = bounded_forward
         self.attrs["max_chunk_items"] = max_chunk_items
+        self.attrs["case_token_types"] = case_token_types
+        if case_token_types:
+            self.attrs["set_transformer"] = set_transformer_with_case_types
 
     def to_bytes(self) -> bytes:
         refuse_if_quantized(self, "saved")
@@ -164,8 +170,15 @@ class BoundedTransformerModel(TransformerModel):
     def copy(self):
         copied = super().copy()
         copied._func = self._func
-        copied.attrs["max_chunk_items"] = self.attrs["max_chunk_items"]
+        for name in ("max_chunk_items", "case_token_types", "set_transformer"):
+            copied.attrs[name] = self.attrs[name]
         return copied
+
+
+def set_transformer_with_case_types(model: TransformerModel, hf_model) -> None:
+    """spacy-transformers' `set_pytorch_transformer`, then one token type per case class."""
+    set_pytorch_transformer(model, hf_model)
+    add_case_token_types(hf_model.transformer)
 
 
 def max_window_pieces(model: TransformerModel) -> int:
@@ -273,6 +286,8 @@ def bounded_forward(model: TransformerModel, docs: List[Doc], is_train: bool) ->
     transformer = model.layers[0]
     nested, wordpieces, align = fit_to_encoder(model, model.attrs["get_spans"](docs))
     wordpieces, align = truncate_oversize_splits(wordpieces, align, max_window_pieces(model))
+    if model.attrs.get("case_token_types"):
+        wordpieces = with_case_token_types(wordpieces, align, [window for windows in nested for window in windows])
     seq_len = wordpieces.input_ids.shape[1]
     align = fill_empty_tokens(align, _window_of_tokens(nested, len(align.lengths)), seq_len)
     lengths = numpy.asarray(wordpieces.lengths, dtype="int64")
