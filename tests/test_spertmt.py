@@ -272,7 +272,14 @@ def test_conll04_configs_differ_from_the_main_config_only_in_the_model_block():
         other = load_config(path)
         for section in ("paths", "system", "nlp", "corpora", "training", "initialize"):
             assert other[section] == main[section], (path.name, section)
-        assert other["components"]["transformer"] == main["components"]["transformer"]
+        # the case features (input token types and the span model's case table) go together
+        other_encoder = dict(other["components"]["transformer"]["model"])
+        case_types = other_encoder.pop("case_token_types", False)
+        assert case_types == other["components"]["spanjoint"]["model"]["token_case_features"], path.name
+        main_encoder = {k: v for k, v in main["components"]["transformer"]["model"].items() if k != "case_token_types"}
+        assert other_encoder == main_encoder, path.name
+        other_rest = {k: v for k, v in other["components"]["transformer"].items() if k != "model"}
+        assert other_rest == {k: v for k, v in main["components"]["transformer"].items() if k != "model"}
     spertmt = load_config(CONFIGS[0].parent / "conll04_spertmt.cfg")["components"]["spanjoint"]["model"]
     assert {k: spertmt[k] for k in SPERT_MT} == SPERT_MT
     combined = load_config(CONFIGS[0].parent / "conll04_combined.cfg")["components"]["spanjoint"]["model"]
