@@ -77,12 +77,14 @@ def main(
     if unknown:
         raise typer.BadParameter(f"unknown rows {unknown}; rows are {list(ROWS_BY_NAME)}")
     selected = [ROWS_BY_NAME[name] for name in rows] if rows else ROWS
-    # the study was measured without the token case feature, which the two
-    # main CoNLL04 configs now turn on, and with the relation gates of the
-    # paper, which configs/conll04.cfg now replaces by concatenation: every
-    # row keeps the case feature off and the relation gates following `gated`
+    # the study was measured without the token case features (after and in
+    # the encoder), which the two main CoNLL04 configs now turn on, and with
+    # the relation gates of the paper, which configs/conll04.cfg now replaces
+    # by concatenation: every row keeps both case features off and the
+    # relation gates following `gated`
     budget = {**budget_overrides(epochs, train_corpus, batch_size),
-              MODEL + "token_case_features": "false", MODEL + "gated_relations": "null"}
+              MODEL + "token_case_features": "false", MODEL + "gated_relations": "null",
+              "components.transformer.model.case_token_types": "false"}
     runs = [
         Run(output_dir / run_dir_name(row.name) / f"seed{seed}", Path(row.config), seed, row.overrides,
             train_corpus, {"dev": dev_corpus, "test": test_corpus})
