@@ -84,6 +84,8 @@ def build_spanjoint_model(
     iou_delta: float = 0.25,
     embedding_init_std: Optional[float] = None,
     token_case_features: bool = False,
+    boundary_tokens: bool = False,
+    classifier_hidden_width: int = 0,
 ) -> Model:
     """Transformer listener -> token vectors and [CLS] contexts -> span-joint torch model.
 
@@ -112,6 +114,10 @@ def build_spanjoint_model(
     token_case_features (bool): A learned embedding of each token's case class
         added to its vector (`spacy_spanjoint.model.token_case`; not in the
         papers): the capitalisation an uncased encoder drops.
+    boundary_tokens (bool): The span's first and last token vectors join its
+        representation (not in the papers).
+    classifier_hidden_width (int): 0: linear classifiers (the papers); above
+        0: a hidden ReLU layer of this width in each (not in the papers).
     Other arguments: see `spacy_spanjoint.model.SpanJointModel`.
     RETURNS (Model[Tuple[List[Doc], Optional[GoldBatch]], SpanJointOutput]): The model.
     """
@@ -130,6 +136,7 @@ def build_spanjoint_model(
         classification_loss=classification_loss, iou_weighted_identification=iou_weighted_identification,
         entity_logits_in_pairs=entity_logits_in_pairs, class_threshold=class_threshold,
         embedding_init_std=embedding_init_std, token_case_features=token_case_features,
+        boundary_tokens=boundary_tokens, classifier_hidden_width=classifier_hidden_width,
     )
     loss = dict(
         identification_weight=identification_weight, classification_weight=classification_weight,

@@ -16,7 +16,7 @@ from .model.gated_fusion import GatedFusion
 
 # gate -> (path of the GatedFusion in SpanJointModel, names of its inputs in order)
 GATES = {
-    "span": ("spans.fusion", ("tokens", "context", "width")),
+    "span": ("spans.fusion", ("tokens", "context", "width", "first_token", "last_token")),
     "pair": ("relations.pair_fusion", ("head", "tail", "context", "distance")),
     "type": ("relations.type_fusion", ("relation", "type_distance")),
 }

@@ -30,23 +30,25 @@ class PhasedClassifier(nn.Module):
         classifier (SpERT.MT Eq. 4-5); the two-phase model has it anyway (phase one).
     ranking (bool): Class scores s^T W_c over the types (SpERT.MT Eq. 6),
         output as "scores", instead of softmax logits.
+    hidden_width (int): 0: each head is the papers' linear map; above 0: a
+        hidden layer of this width with a ReLU before it (not in the papers).
     """
 
     def __init__(self, binary_width: int, typed_width: int, n_labels: int, two_phase: bool = True,
-                 identification: bool = False, ranking: bool = False):
+                 identification: bool = False, ranking: bool = False, hidden_width: int = 0):
         super().__init__()
         self.two_phase = two_phase
         self.ranking = ranking
         self.binary = None
         if two_phase:
-            self.binary = nn.Linear(binary_width, 1)  # Eq. 6a / 10a
-            self.typed = nn.Linear(typed_width, n_labels, bias=not ranking)  # Eq. 12a / 14a
+            self.binary = scoring_head(binary_width, 1, hidden_width)  # Eq. 6a / 10a
+            self.typed = scoring_head(typed_width, n_labels, hidden_width, bias=not ranking)  # Eq. 12a / 14a
         elif ranking:
-            self.typed = nn.Linear(typed_width, n_labels, bias=False)  # SpERT.MT Eq. 6
+            self.typed = scoring_head(typed_width, n_labels, hidden_width, bias=False)  # SpERT.MT Eq. 6
         else:
-            self.joint = nn.Linear(typed_width, n_labels + 1)
+            self.joint = scoring_head(typed_width, n_labels + 1, hidden_width)
         if identification and not two_phase:
-            self.binary = nn.Linear(binary_width, 1)  # SpERT.MT Eq. 4
+            self.binary = scoring_head(binary_width, 1, hidden_width)  # SpERT.MT Eq. 4
         self.class_key = self.class_key_for(two_phase, ranking)
         self.class_width = self.class_width_for(n_labels, two_phase, ranking)
 
@@ -100,6 +102,15 @@ class PhasedClassifier(nn.Module):
         best_prob, best = probs.max(dim=-1)
         labels = probs[:, NONE + 1 :].argmax(dim=-1) if probs.shape[0] else best
         return best != NONE, labels, best_prob
+
+
+def scoring_head(n_in: int, n_out: int, hidden_width: int = 0, bias: bool = True) -> nn.Module:
+    """A linear map (hidden_width 0), or Linear -> ReLU -> Linear with that hidden width."""
+    if hidden_width < 0:
+        raise ValueError(f"classifier hidden width must be 0 (linear) or positive, got {hidden_width}")
+    if hidden_width == 0:
+        return nn.Linear(n_in, n_out, bias=bias)
+    return nn.Sequential(nn.Linear(n_in, hidden_width), nn.ReLU(), nn.Linear(hidden_width, n_out, bias=bias))
 
 
 def threshold_class_scores(scores: Tensor, theta: float) -> Tuple[Tensor, Tensor, Tensor]:

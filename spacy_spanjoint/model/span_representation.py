@@ -1,4 +1,10 @@
-"""Span representation: max-pooled tokens, sentence context and width (Eq. 3-5)."""
+"""Span representation: max-pooled tokens, sentence context and width (Eq. 3-5).
+
+With `boundary_tokens` the first and last token vectors of the span join the
+three representations (not in the papers: max-pooling alone barely tells
+"John Wilkes" from "John Wilkes Booth", and span models such as PURE read the
+span's ends).
+"""
 from typing import List, Optional
 
 import torch
@@ -53,21 +59,29 @@ class SpanRepresentation(nn.Module):
         (see `GatedFusion`); off is Eq. 5 as published.
     embedding_init_std (Optional[float]): Initial scale of the width
         embedding (see `embeddings.learned_embedding`).
+    boundary_tokens (bool): Add the span's first and last token vectors as
+        two more representations (gated or concatenated like the others).
     """
 
     def __init__(self, width: int, max_width: int, gated: bool = True, positional: bool = False,
-                 embedding_init_std: Optional[float] = None):
+                 embedding_init_std: Optional[float] = None, boundary_tokens: bool = False):
         super().__init__()
         self.max_width = max_width
+        self.boundary_tokens = boundary_tokens
         self.width_embedding = learned_embedding(max_width + 1, width, embedding_init_std)
-        self.fusion = GatedFusion([width, width, width], gated, positional=positional)
+        n_parts = 5 if boundary_tokens else 3
+        self.fusion = GatedFusion([width] * n_parts, gated, positional=positional)
         self.output_width = self.fusion.output_width
 
     def parts(self, token_vectors: Tensor, contexts: Tensor, spans: Tensor, span_window: Tensor) -> List[Tensor]:
-        """The three representations E1, E2, E3 of Eq. 5 for each span."""
+        """The representations E1, E2, E3 of Eq. 5 for each span (then the
+        first and last token vectors with `boundary_tokens`)."""
         pooled = max_pool_ranges(token_vectors, spans[:, 0], spans[:, 1])
         widths = (spans[:, 1] - spans[:, 0]).clamp(max=self.max_width)
-        return [pooled, contexts[span_window], self.width_embedding(widths)]
+        parts = [pooled, contexts[span_window], self.width_embedding(widths)]
+        if self.boundary_tokens:
+            parts += [token_vectors[spans[:, 0]], token_vectors[spans[:, 1] - 1]]
+        return parts
 
     def forward(self, token_vectors: Tensor, contexts: Tensor, spans: Tensor, span_window: Tensor) -> Tensor:
         return self.fusion(self.parts(token_vectors, contexts, spans, span_window))

@@ -97,6 +97,10 @@ class SpanJointModel(nn.Module):
     token_case_features (bool): Add a learned embedding of each token's case
         class to its vector (`token_case.TokenCaseFeature`; not in the papers:
         it gives an uncased encoder the capitalisation back).
+    boundary_tokens (bool): The span's first and last token vectors join its
+        representation (`SpanRepresentation`; not in the papers).
+    classifier_hidden_width (int): 0: linear classifiers (the papers); above
+        0: one hidden ReLU layer of this width in each (not in the papers).
     """
 
     def __init__(
@@ -127,6 +131,8 @@ class SpanJointModel(nn.Module):
         class_threshold: Optional[float] = None,
         embedding_init_std: Optional[float] = None,
         token_case_features: bool = False,
+        boundary_tokens: bool = False,
+        classifier_hidden_width: int = 0,
     ):
         super().__init__()
         check_switches(two_phase, identification_heads, classification_loss, iou_weighted_identification,
@@ -142,7 +148,7 @@ class SpanJointModel(nn.Module):
         self.max_entities_per_window = max_entities_per_window
         self.flat_entities = flat_entities
         self.spans = SpanRepresentation(width, max_span_width, gated, positional=positional_fusion,
-                                        embedding_init_std=embedding_init_std)
+                                        embedding_init_std=embedding_init_std, boundary_tokens=boundary_tokens)
         logit_width = PhasedClassifier.class_width_for(n_entity_labels, two_phase, ranking)
         relations_gated = gated if gated_relations is None else gated_relations
         self.relations = RelationRepresentation(
@@ -152,11 +158,11 @@ class SpanJointModel(nn.Module):
         )
         self.entity_classifier = PhasedClassifier(
             self.spans.output_width, self.spans.output_width, n_entity_labels, two_phase,
-            identification=identification_heads, ranking=ranking,
+            identification=identification_heads, ranking=ranking, hidden_width=classifier_hidden_width,
         )
         self.relation_classifier = PhasedClassifier(
             self.relations.binary_width, self.relations.typed_width, n_relation_labels, two_phase,
-            identification=identification_heads, ranking=ranking,
+            identification=identification_heads, ranking=ranking, hidden_width=classifier_hidden_width,
         )
         self.dropout = nn.Dropout(dropout)
         self.token_case = TokenCaseFeature(width) if token_case_features else None
