@@ -39,6 +39,13 @@ def test_gate_profile_of_the_conll04_config_has_the_span_gate_only(tiny_encoder_
     assert profile["span"]["items"] == 28 + 15
 
 
+def test_gate_profile_names_the_boundary_tokens(tiny_encoder_path):
+    nlp = build_tiny_pipeline(tiny_encoder_path, boundary_tokens=True)
+    profile = gate_profile(nlp, [words_doc(nlp, w) for w in WORDS])
+    assert list(profile["span"]["mean"]) == ["tokens", "context", "width", "first_token", "last_token"]
+    assert sum(profile["span"]["mean"].values()) == pytest.approx(1.0, abs=1e-3)
+
+
 def test_gate_profile_of_concatenating_and_untrained_models(tiny_encoder_path):
     nlp = make_nlp(tiny_encoder_path, gated=False, **PREDICT_EVERYTHING)
     with pytest.raises(ValueError, match="no span model yet"):

@@ -21,7 +21,7 @@ from spacy_spanjoint.model.gated_fusion import GatedFusion
 from spacy_spanjoint.model.global_features import TypeDistanceFeature, entity_distance
 from spacy_spanjoint.model.losses import joint_loss, phased_loss
 from spacy_spanjoint.model.relation_representation import RelationRepresentation
-from spacy_spanjoint.model.span_representation import max_pool_ranges
+from spacy_spanjoint.model.span_representation import SpanRepresentation, max_pool_ranges
 
 
 def windows(*sizes: int) -> torch.Tensor:
@@ -470,9 +470,14 @@ def force_positive(model):
     """Make every span an entity and every pair a relation."""
     for classifier in (model.entity_classifier, model.relation_classifier):
         if classifier.two_phase:
-            classifier.binary.bias.data.fill_(100.0)
+            last_layer(classifier.binary).bias.data.fill_(100.0)
         else:
-            classifier.joint.bias.data[0] = -100.0
+            last_layer(classifier.joint).bias.data[0] = -100.0
+
+
+def last_layer(head):
+    """The output layer of a classifier head (linear, or with a hidden layer)."""
+    return head[-1] if isinstance(head, torch.nn.Sequential) else head
 
 
 @pytest.mark.parametrize("two_phase,gated,binary_features,multiclass_features", SWITCHES)
@@ -607,3 +612,63 @@ def test_relation_gate_switch_apart_from_the_span_gate(gated_relations):
 def test_gated_relations_need_gated_spans():
     with pytest.raises(ValueError, match="gated_relations = true needs gated = true"):
         make_model(gated=False, gated_relations=True)
+
+
+# -- switches beyond the papers: span boundary tokens, hidden classifier layer --
+
+
+def test_boundary_tokens_add_the_first_and_last_token_vectors():
+    tokens, contexts, token_window = batch()
+    spans = torch.tensor([[0, 3], [7, 8], [13, 15]])
+    span_window = token_window[spans[:, 0]]
+    concatenated = SpanRepresentation(WIDTH, 4, gated=False, boundary_tokens=True)
+    parts = concatenated.parts(tokens, contexts, spans, span_window)
+    assert len(parts) == 5
+    assert torch.equal(parts[3], tokens[[0, 7, 13]])
+    assert torch.equal(parts[4], tokens[[2, 7, 14]])
+    assert concatenated(tokens, contexts, spans, span_window).shape == (3, 5 * WIDTH)
+    assert concatenated.output_width == 5 * WIDTH
+    gated = SpanRepresentation(WIDTH, 4, gated=True, boundary_tokens=True)
+    weights = gated.fusion.gate_weights(gated.parts(tokens, contexts, spans, span_window))
+    assert weights.shape == (3, 5)
+    assert torch.allclose(weights.sum(-1), torch.ones(3))
+    assert gated(tokens, contexts, spans, span_window).shape == (3, WIDTH)
+    # off: the three representations of Eq. 5
+    assert len(SpanRepresentation(WIDTH, 4).parts(tokens, contexts, spans, span_window)) == 3
+
+
+@pytest.mark.parametrize("two_phase", [True, False])
+def test_classifier_hidden_layer_keeps_the_outputs(two_phase):
+    x = torch.randn(4, WIDTH)
+    linear = PhasedClassifier(WIDTH, WIDTH, 3, two_phase)
+    hidden = PhasedClassifier(WIDTH, WIDTH, 3, two_phase, hidden_width=5)
+    linear_out, hidden_out = linear(x, x), hidden(x, x)
+    assert {k: v.shape for k, v in linear_out.items()} == {k: v.shape for k, v in hidden_out.items()}
+    heads = [m for m in hidden.modules() if isinstance(m, torch.nn.Sequential)]
+    assert len(heads) == (2 if two_phase else 1)
+    assert all(h[0].out_features == 5 and isinstance(h[1], torch.nn.ReLU) for h in heads)
+    assert not any(isinstance(m, torch.nn.Sequential) for m in linear.modules())
+
+
+def test_classifier_hidden_width_must_not_be_negative():
+    with pytest.raises(ValueError, match="hidden width must be 0"):
+        PhasedClassifier(WIDTH, WIDTH, 3, hidden_width=-1)
+
+
+@pytest.mark.parametrize("two_phase,gated", [(True, True), (False, False)])
+def test_model_with_boundary_tokens_and_hidden_layers_trains_and_predicts(two_phase, gated):
+    model = make_model(two_phase, gated, boundary_tokens=True, classifier_hidden_width=6,
+                       span_negatives=5, pair_negatives=3)
+    model.train()
+    tokens, contexts, token_window = batch()
+    spans, labels, relations, symmetric = gold()
+    loss = training_loss(model(tokens, contexts, token_window, spans, labels, relations, symmetric))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert tokens.grad is not None and tokens.grad.abs().sum() > 0
+    force_positive(model)
+    model.eval()
+    with torch.no_grad():
+        predicted = model(tokens, contexts, token_window)
+    assert len(predicted["entity_spans"]) > 0
+    assert len(predicted["relation_pairs"]) == len(predicted["relation_labels"]) > 0
