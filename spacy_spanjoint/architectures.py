@@ -8,6 +8,7 @@ from thinc.api import Model, chain
 from thinc.types import Floats2d, Ragged
 
 from .encoding import BoundedTransformerModel, resolve_encoder_name, trfs2arrays_with_context
+from .gradient_clipping import check_max_grad_norm
 from .layers import spanjoint_forward, spanjoint_init
 from .model.spanjoint import check_switches
 
@@ -22,6 +23,7 @@ def build_transformer_encoder(
     grad_scaler_config: dict = {},
     max_chunk_items: int = 4096,
     case_token_types: bool = False,
+    max_grad_norm: Optional[float] = None,
 ) -> Model:
     """spacy-transformers' TransformerModel.v3, with offline packaged encoders,
     windows bounded by word pieces and long documents encoded in chunks
@@ -36,6 +38,9 @@ def build_transformer_encoder(
     case_token_types (bool): Each word piece's token type id is the case class
         of its token, in a token type table grown to one row per class
         (`spacy_spanjoint.case_token_types`; for uncased BERT-style encoders).
+    max_grad_norm (Optional[float]): Clip the encoder's gradient to this global
+        L2 norm before each update, as SpERT does (`spacy_spanjoint.gradient_clipping`);
+        None: off (thinc's per-weight `grad_clip` still applies).
     Other arguments are passed to `spacy-transformers.TransformerModel.v3`.
     """
     return BoundedTransformerModel(
@@ -47,6 +52,7 @@ def build_transformer_encoder(
         grad_scaler_config,
         max_chunk_items=max_chunk_items,
         case_token_types=case_token_types,
+        max_grad_norm=max_grad_norm,
     )
 
 
@@ -86,6 +92,7 @@ def build_spanjoint_model(
     token_case_features: bool = False,
     boundary_tokens: bool = False,
     classifier_hidden_width: int = 0,
+    max_grad_norm: Optional[float] = None,
 ) -> Model:
     """Transformer listener -> token vectors and [CLS] contexts -> span-joint torch model.
 
@@ -118,11 +125,14 @@ def build_spanjoint_model(
         representation (not in the papers).
     classifier_hidden_width (int): 0: linear classifiers (the papers); above
         0: a hidden ReLU layer of this width in each (not in the papers).
+    max_grad_norm (Optional[float]): Clip the span model's gradient to this
+        global L2 norm before each update, as SpERT does (None: off).
     Other arguments: see `spacy_spanjoint.model.SpanJointModel`.
     RETURNS (Model[Tuple[List[Doc], Optional[GoldBatch]], SpanJointOutput]): The model.
     """
     check_switches(two_phase, identification_heads, classification_loss, iou_weighted_identification, class_threshold,
                    gated, gated_relations)
+    check_max_grad_norm(max_grad_norm)
     listener = TransformerListener(upstream_name=upstream)
     encoder = chain(listener, trfs2arrays_with_context(pooling, grad_factor))
     hyper = dict(
@@ -150,5 +160,6 @@ def build_spanjoint_model(
         layers=[encoder],
         refs={"encoder": encoder, "listener": listener},
         dims={"nI": None, "nE": None, "nR": None},
-        attrs={"hyper": hyper, "loss": loss, "head_learn_rate_scale": head_learn_rate_scale},
+        attrs={"hyper": hyper, "loss": loss, "head_learn_rate_scale": head_learn_rate_scale,
+               "max_grad_norm": max_grad_norm},
     )

@@ -19,6 +19,7 @@ from spacy.util import filter_spans
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, torch2xp, xp2torch
 
+from .gradient_clipping import clip_gradient_norm
 from .layers import GoldBatch, SpanJointOutput, build_torch_head
 from .model.losses import joint_loss
 from .relations import SYMMETRIC_LABELS_KEY, Relation, register_extensions
@@ -256,11 +257,13 @@ class SpanJoint(TrainablePipe):
     def finish_update(self, sgd: Optimizer) -> None:
         """Update the weights; the span model's learn rate is the optimizer's
         times `head_learn_rate_scale` (the randomly initialised head needs
-        larger steps than the pretrained encoder)."""
+        larger steps than the pretrained encoder). With `max_grad_norm`, the
+        span model's gradient is first clipped to that global norm."""
         encoder, *head = self.model.layers
         encoder.finish_update(sgd)
         scale = self.model.attrs["head_learn_rate_scale"]
         for layer in head:
+            clip_gradient_norm(layer, self.model.attrs.get("max_grad_norm"))
             layer.finish_update(ScaledOptimizer(sgd, scale) if scale != 1.0 else sgd)
 
     def _gold_batch(self, examples: Sequence[Example]) -> GoldBatch:

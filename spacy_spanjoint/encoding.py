@@ -15,7 +15,7 @@ memory grow linearly with the length of a document.
 """
 import importlib.util
 from pathlib import Path
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy
 import torch
@@ -31,6 +31,7 @@ from transformers.file_utils import ModelOutput
 
 from .averaging import use_averaged_params
 from .case_token_types import add_case_token_types, with_case_token_types
+from .gradient_clipping import check_max_grad_norm, clip_gradient_norm
 from .quantization import refuse_if_quantized
 from .windows import fit_windows
 
@@ -146,22 +147,34 @@ class BoundedTransformerModel(TransformerModel):
       in proportion to its length and not to its longest window.
     - With `use_averages`, dev evaluation and saving use the optimizer's
       averaged weights (`spacy_spanjoint.averaging`).
+    - With `max_grad_norm`, the gradient is clipped to that global norm before
+      each update (`spacy_spanjoint.gradient_clipping`).
 
     The other arguments are those of `TransformerModel`.
     max_chunk_items (int): Largest chunk, in padded word pieces (windows x
         longest window).
     case_token_types (bool): Give each word piece its token's case class as
         token type (`spacy_spanjoint.case_token_types`).
+    max_grad_norm (Optional[float]): Largest global L2 norm of the gradient;
+        None: no clipping beyond the optimizer's own.
     """
 
-    def __init__(self, *args, max_chunk_items: int = 4096, case_token_types: bool = False, **kwargs):
+    def __init__(self, *args, max_chunk_items: int = 4096, case_token_types: bool = False,
+                 max_grad_norm: Optional[float] = None, **kwargs):
         super().__init__(*args, **kwargs)
+        check_max_grad_norm(max_grad_norm)
         use_averaged_params(self)
         self._func = bounded_forward
         self.attrs["max_chunk_items"] = max_chunk_items
         self.attrs["case_token_types"] = case_token_types
+        self.attrs["max_grad_norm"] = max_grad_norm
         if case_token_types:
             self.attrs["set_transformer"] = set_transformer_with_case_types
+
+    def finish_update(self, optimizer) -> None:
+        """Clip the gradient to `max_grad_norm` (when set), then update."""
+        clip_gradient_norm(self, self.attrs.get("max_grad_norm"))
+        super().finish_update(optimizer)
 
     def to_bytes(self) -> bytes:
         refuse_if_quantized(self, "saved")
@@ -170,7 +183,7 @@ class BoundedTransformerModel(TransformerModel):
     def copy(self):
         copied = super().copy()
         copied._func = self._func
-        for name in ("max_chunk_items", "case_token_types", "set_transformer"):
+        for name in ("max_chunk_items", "case_token_types", "set_transformer", "max_grad_norm"):
             copied.attrs[name] = self.attrs[name]
         return copied
 

@@ -1,0 +1,109 @@
+"""Gradient clipping by global norm (`max_grad_norm`, SpERT's recipe): each
+component's torch gradient reaches the optimizer with an L2 norm of at most
+`max_norm`, and the direction is kept."""
+import math
+
+import numpy
+import pytest
+import spacy
+import torch
+from thinc.api import Optimizer, PyTorchWrapper
+
+from spacy_spanjoint.gradient_clipping import clip_gradient_norm, torch_parameters
+
+from test_spanjoint_component import make_config, make_examples
+
+
+class RecordingAdam(Optimizer):
+    """thinc's Adam without its per-weight clipping, recording each gradient it is given."""
+
+    def __init__(self):
+        super().__init__(0.001, grad_clip=0.0)
+        self.seen = {}
+
+    def __call__(self, key, weights, gradient, *, lr_scale=1.0):
+        self.seen[key] = gradient.copy()
+        return super().__call__(key, weights, gradient, lr_scale=lr_scale)
+
+
+def linear_with_gradient(scale: float):
+    torch.manual_seed(0)
+    model = PyTorchWrapper(torch.nn.Linear(4, 3))
+    model.initialize()
+    X = numpy.ones((2, 4), dtype="float32")
+    Y, backprop = model.begin_update(X)
+    backprop(numpy.full_like(Y, scale))
+    return model
+
+
+def global_norm(gradients):
+    return math.sqrt(sum(float((g ** 2).sum()) for g in gradients))
+
+
+def test_clip_scales_every_gradient_to_the_global_norm():
+    model = linear_with_gradient(100.0)
+    before = [p.grad.clone() for p in torch_parameters(model)]
+    norm = clip_gradient_norm(model, 1.0)
+    after = [p.grad for p in torch_parameters(model)]
+    assert norm == pytest.approx(global_norm(g.numpy() for g in before), rel=1e-5)
+    assert norm > 1.0
+    assert global_norm(g.numpy() for g in after) == pytest.approx(1.0, rel=1e-4)
+    for old, new in zip(before, after):  # one factor for all: the direction is kept
+        torch.testing.assert_close(new, old / norm, rtol=1e-4, atol=1e-7)
+
+
+def test_small_gradient_and_switched_off_are_left_alone():
+    model = linear_with_gradient(1e-4)
+    before = [p.grad.clone() for p in torch_parameters(model)]
+    assert clip_gradient_norm(model, 1.0) < 1.0
+    assert clip_gradient_norm(model, None) is None
+    assert clip_gradient_norm(model, 0.0) is None
+    for old, p in zip(before, torch_parameters(model)):
+        assert torch.equal(old, p.grad)
+
+
+def test_model_without_gradients_is_left_alone():
+    model = PyTorchWrapper(torch.nn.Linear(4, 3))
+    model.initialize()
+    assert clip_gradient_norm(model, 1.0) is None
+
+
+def gradient_norms(nlp, optimizer):
+    """Global norm of the gradients the optimizer received, per component."""
+    norms = {}
+    for name, pipe in nlp.pipeline:
+        ids = {shim.id for node in pipe.model.walk() for shim in node.shims}
+        norms[name] = global_norm(g for (shim_id, _), g in optimizer.seen.items() if shim_id in ids)
+    return norms
+
+
+def updated_pipeline(encoder_path, max_grad_norm):
+    config = make_config(encoder_path, max_grad_norm=max_grad_norm)
+    config["components"]["transformer"]["model"]["max_grad_norm"] = max_grad_norm
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    examples = make_examples(nlp.vocab)
+    nlp.initialize(lambda: examples)
+    optimizer = RecordingAdam()
+    for _ in range(2):  # the transformer's gradient reaches the optimizer from the second update on
+        optimizer.seen.clear()
+        nlp.update(examples, sgd=optimizer, losses={})
+    return nlp, optimizer
+
+
+def test_pipeline_update_clips_each_component(tiny_encoder_path):
+    max_norm = 1e-3  # far below the tiny pipeline's first gradients
+    nlp, optimizer = updated_pipeline(tiny_encoder_path, None)
+    unclipped = gradient_norms(nlp, optimizer)
+    assert unclipped["transformer"] > max_norm and unclipped["spanjoint"] > max_norm
+    nlp, optimizer = updated_pipeline(tiny_encoder_path, max_norm)
+    clipped = gradient_norms(nlp, optimizer)
+    assert clipped["transformer"] == pytest.approx(max_norm, rel=1e-3)
+    assert clipped["spanjoint"] == pytest.approx(max_norm, rel=1e-3)
+
+
+@pytest.mark.parametrize("component", ["transformer", "spanjoint"])
+def test_negative_max_grad_norm_is_refused(tiny_encoder_path, component):
+    config = make_config(tiny_encoder_path)
+    config["components"][component]["model"]["max_grad_norm"] = -1.0
+    with pytest.raises(ValueError, match="max_grad_norm"):
+        spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
