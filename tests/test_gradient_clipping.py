@@ -84,9 +84,10 @@ def updated_pipeline(encoder_path, max_grad_norm):
     examples = make_examples(nlp.vocab)
     nlp.initialize(lambda: examples)
     optimizer = RecordingAdam()
-    for _ in range(2):  # the transformer's gradient reaches the optimizer from the second update on
-        optimizer.seen.clear()
-        nlp.update(examples, sgd=optimizer, losses={})
+    # as spaCy's training loop does: all gradients first, then each component's update
+    nlp.update(examples, sgd=False, losses={})
+    for _, pipe in nlp.pipeline:
+        pipe.finish_update(optimizer)
     return nlp, optimizer
 
 
