@@ -9,6 +9,12 @@ from tiny_pipeline import PREDICT_EVERYTHING, build_tiny_pipeline
 WORDS = [["John", "Smith", "lives", "in", "New", "York", "."], ["Mary", "works", "for", "Acme", "."]]
 
 
+def span_count(nlp) -> int:
+    """Spans of WORDS up to the model's width (Eq. 1): n - k + 1 spans of each width k."""
+    width = span_model(nlp).max_span_width
+    return sum(len(words) - k + 1 for words in WORDS for k in range(1, min(width, len(words)) + 1))
+
+
 @pytest.fixture(scope="module")
 def tiny_nlp(tiny_encoder_path):
     # every fusion gated, as in the paper (the CoNLL04 config concatenates the relation parts)
@@ -21,8 +27,8 @@ def test_gate_profile_weights_sum_to_one_per_gate(tiny_nlp):
     assert list(profile["span"]["mean"]) == ["tokens", "context", "width"]
     assert list(profile["pair"]["mean"]) == ["head", "tail", "context", "distance"]
     assert list(profile["type"]["mean"]) == ["relation", "type_distance"]
-    # 7 + 5 tokens: 7*8/2 - 0 + 5*6/2 spans of width <= 10
-    assert profile["span"]["items"] == 28 + 15
+    # 7 + 5 tokens, spans of width <= 2 (the tiny pipeline's): 13 + 9
+    assert profile["span"]["items"] == span_count(tiny_nlp) == 22
     assert profile["pair"]["items"] == profile["type"]["items"] > 0
     for gate in profile.values():
         assert sum(gate["mean"].values()) == pytest.approx(1.0, abs=1e-3)
@@ -36,7 +42,7 @@ def test_gate_profile_of_the_conll04_config_has_the_span_gate_only(tiny_encoder_
     nlp = build_tiny_pipeline(tiny_encoder_path)
     profile = gate_profile(nlp, [words_doc(nlp, w) for w in WORDS])
     assert set(profile) == {"span"}
-    assert profile["span"]["items"] == 28 + 15
+    assert profile["span"]["items"] == span_count(nlp)
 
 
 def test_gate_profile_names_the_boundary_tokens(tiny_encoder_path):
