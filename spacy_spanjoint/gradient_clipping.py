@@ -31,8 +31,9 @@ def clip_gradient_norm(model: Model, max_norm: Optional[float]) -> Optional[floa
 
     model (Model): A thinc model with torch shims.
     max_norm (Optional[float]): The largest global norm; None or 0: no clipping.
-    RETURNS (Optional[float]): The global norm before clipping; None when
-        nothing was clipped (off, or no gradients yet).
+    RETURNS (Optional[float]): The global norm before clipping (the gradients
+        are scaled only when it exceeds `max_norm`); None when clipping is off
+        or no weight has a gradient yet.
     """
     if not max_norm:
         return None
