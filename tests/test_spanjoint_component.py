@@ -52,9 +52,12 @@ LEARN_RATE = 0.0003
 
 def make_config(encoder_path: Path, **model_overrides):
     """configs/conll04.cfg on the tiny encoder, with test learn rates; the
-    fixtures nest entities, so the prediction keeps overlapping spans."""
+    fixtures nest entities, so the prediction keeps overlapping spans. The
+    encoder predicts in float32 on every machine (the config's "auto" follows
+    the processor; `test_precision.py` covers bfloat16)."""
     config = load_config(CONFIG)
     config["components"]["transformer"]["model"]["name"] = str(encoder_path)
+    config["components"]["transformer"]["model"]["predict_precision"] = "float32"
     model = config["components"]["spanjoint"]["model"]
     model["head_learn_rate_scale"] = HEAD_SCALE
     model["flat_entities"] = False

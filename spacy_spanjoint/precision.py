@@ -1,0 +1,69 @@
+"""The encoder's precision at prediction: float32, or bfloat16 autocast.
+
+The transformer's forward pass is most of the prediction time (about 90% on
+CoNLL04, see the README's *Speed and scale*). On processors with native
+bfloat16 matrix units (Intel AMX or AVX512-BF16, recent GPUs), running it under
+`torch.autocast` to bfloat16 is several times faster, and the hidden states
+differ from float32 by the rounding of an 8-bit mantissa. The hidden states are
+cast back to float32 before pooling, so the span model always computes in
+float32. Training never uses it: `begin_update` runs in float32 whatever the
+setting, so only prediction (and the dev evaluation during training) changes.
+
+Settings (`predict_precision` of `spacy-spanjoint.TransformerEncoder.v1`):
+- "float32": no autocast.
+- "bfloat16": autocast to bfloat16 on any device. Without native bfloat16
+  units the processor emulates it, which is slower than float32.
+- "auto": bfloat16 where the device has native bfloat16 units, else float32.
+"""
+import contextlib
+from typing import ContextManager
+
+import torch
+
+PRECISIONS = ("float32", "bfloat16", "auto")
+
+
+def check_precision(precision: str) -> None:
+    """Raise a ValueError naming the setting unless `precision` is one of PRECISIONS."""
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"predict_precision must be one of {', '.join(repr(p) for p in PRECISIONS)}; got {precision!r}"
+        )
+
+
+def has_native_bfloat16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 matrix products in hardware.
+
+    CPU: Intel AMX tiles or AVX512-BF16 (torch's own capability checks).
+    CUDA: `torch.cuda.is_bf16_supported` (Ampere and later).
+    """
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def uses_bfloat16(precision: str, device: torch.device) -> bool:
+    """Whether prediction with this setting runs the encoder in bfloat16 on `device`."""
+    check_precision(precision)
+    if precision == "auto":
+        return has_native_bfloat16(device)
+    return precision == "bfloat16"
+
+
+def prediction_autocast(precision: str, device: torch.device) -> ContextManager:
+    """The autocast context for one prediction forward pass of the encoder."""
+    if not uses_bfloat16(precision, device):
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def outputs_to_float32(output) -> None:
+    """Cast every floating-point tensor of a transformers ModelOutput to float32, in place."""
+    for key, value in list(output.items()):
+        if torch.is_tensor(value) and value.is_floating_point() and value.dtype != torch.float32:
+            output[key] = value.float()
+        elif isinstance(value, tuple):  # hidden_states / attentions when requested
+            output[key] = tuple(v.float() if torch.is_tensor(v) and v.is_floating_point() else v for v in value)

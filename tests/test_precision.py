@@ -1,0 +1,90 @@
+"""bfloat16 prediction of the encoder (`predict_precision`): autocast at
+prediction only, float32 hidden states for the span model, close predictions,
+and a clear error for an unknown setting."""
+import numpy
+import pytest
+import spacy
+import torch
+
+from spacy_spanjoint import quantize_encoder
+from spacy_spanjoint.precision import has_native_bfloat16, uses_bfloat16
+from test_spanjoint_component import make_examples
+
+TEXTS = ["John Smith lives in New York.", "Mary works for Acme Corp in Paris."]
+
+
+def load_with_precision(path, precision):
+    return spacy.load(path, config={"components": {"transformer": {"model": {"predict_precision": precision}}}})
+
+
+def record_linear_dtypes(nlp):
+    """The output dtypes of the encoder's first linear layer, one entry per call."""
+    shims = [shim for node in nlp.get_pipe("transformer").model.walk() for shim in node.shims]
+    linear = next(m for shim in shims for m in shim._model.modules() if isinstance(m, torch.nn.Linear))
+    seen = []
+    linear.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    return seen
+
+
+@pytest.fixture
+def saved_pipeline(saved_tiny_pipeline):
+    return saved_tiny_pipeline[1]
+
+
+def test_bfloat16_prediction_autocasts_the_encoder_and_hands_on_float32(saved_pipeline):
+    float_nlp, bf16_nlp = spacy.load(saved_pipeline), load_with_precision(saved_pipeline, "bfloat16")
+    assert bf16_nlp.get_pipe("transformer").model.predict_precision == "bfloat16"
+    float_dtypes, bf16_dtypes = record_linear_dtypes(float_nlp), record_linear_dtypes(bf16_nlp)
+    for text in TEXTS:
+        float_states = float_nlp(text)._.trf_data.tensors[0]
+        bf16_states = bf16_nlp(text)._.trf_data.tensors[0]
+        assert bf16_states.dtype == numpy.float32
+        assert not numpy.array_equal(float_states, bf16_states)
+        a, b = float_states.ravel(), bf16_states.ravel()
+        assert a @ b / (numpy.linalg.norm(a) * numpy.linalg.norm(b)) > 0.99
+    assert float_dtypes and set(float_dtypes) == {torch.float32}
+    assert bf16_dtypes and set(bf16_dtypes) == {torch.bfloat16}
+    for doc in bf16_nlp.pipe(TEXTS * 3, batch_size=2):
+        assert len(doc.spans["entities"]) > 0 and len(doc._.relations) > 0
+        assert all(0.0 <= score <= 1.0 for score in doc.spans["entities"].attrs["scores"])
+
+
+def test_training_stays_float32_under_bfloat16_prediction(saved_pipeline):
+    nlp = load_with_precision(saved_pipeline, "bfloat16")
+    dtypes = record_linear_dtypes(nlp)
+    examples = make_examples(nlp.vocab)
+    for example in examples:
+        example.predicted = nlp.get_pipe("sentencizer")(example.predicted)
+    losses = nlp.update(examples, losses={})
+    assert numpy.isfinite(losses["spanjoint"]) and losses["spanjoint"] > 0
+    assert dtypes and set(dtypes) == {torch.float32}
+
+
+def test_the_setting_is_saved_with_the_pipeline(saved_pipeline, tmp_path):
+    load_with_precision(saved_pipeline, "bfloat16").to_disk(tmp_path / "bf16")
+    reloaded = spacy.load(tmp_path / "bf16")
+    assert reloaded.get_pipe("transformer").model.predict_precision == "bfloat16"
+    assert reloaded.config["components"]["transformer"]["model"]["predict_precision"] == "bfloat16"
+
+
+def test_an_int8_encoder_ignores_bfloat16(saved_pipeline):
+    nlp = quantize_encoder(load_with_precision(saved_pipeline, "bfloat16"))
+    int8_reference = quantize_encoder(spacy.load(saved_pipeline))
+    for text in TEXTS:
+        numpy.testing.assert_array_equal(nlp(text)._.trf_data.tensors[0], int8_reference(text)._.trf_data.tensors[0])
+
+
+def test_unknown_precision_is_refused_by_name(saved_pipeline):
+    with pytest.raises(ValueError, match="predict_precision must be one of.*'float16'"):
+        load_with_precision(saved_pipeline, "float16")
+
+
+@pytest.mark.parametrize("amx,avx512_bf16,expected", [(True, False, True), (False, True, True), (False, False, False)])
+def test_auto_follows_the_processor(monkeypatch, amx, avx512_bf16, expected):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    cpu = torch.device("cpu")
+    assert has_native_bfloat16(cpu) is expected
+    assert uses_bfloat16("auto", cpu) is expected
+    assert uses_bfloat16("bfloat16", cpu) is True
+    assert uses_bfloat16("float32", cpu) is False
