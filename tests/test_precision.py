@@ -1,13 +1,17 @@
 """bfloat16 prediction of the encoder (`predict_precision`): autocast at
 prediction only, float32 hidden states for the span model, close predictions,
 and a clear error for an unknown setting."""
+import json
+
 import numpy
 import pytest
 import spacy
 import torch
+from typer.testing import CliRunner
 
 from spacy_spanjoint import quantize_encoder
-from spacy_spanjoint.precision import has_native_bfloat16, uses_bfloat16
+from spacy_spanjoint.cli import app
+from spacy_spanjoint.precision import effective_precision, has_native_bfloat16, uses_bfloat16
 from test_spanjoint_component import make_examples
 
 TEXTS = ["John Smith lives in New York.", "Mary works for Acme Corp in Paris."]
@@ -34,6 +38,8 @@ def saved_pipeline(saved_tiny_pipeline):
 def test_bfloat16_prediction_autocasts_the_encoder_and_hands_on_float32(saved_pipeline):
     float_nlp, bf16_nlp = spacy.load(saved_pipeline), load_with_precision(saved_pipeline, "bfloat16")
     assert bf16_nlp.get_pipe("transformer").model.predict_precision == "bfloat16"
+    assert effective_precision(float_nlp.get_pipe("transformer").model) == "float32"
+    assert effective_precision(bf16_nlp.get_pipe("transformer").model) == "bfloat16"
     float_dtypes, bf16_dtypes = record_linear_dtypes(float_nlp), record_linear_dtypes(bf16_nlp)
     for text in TEXTS:
         float_states = float_nlp(text)._.trf_data.tensors[0]
@@ -70,6 +76,7 @@ def test_the_setting_is_saved_with_the_pipeline(saved_pipeline, tmp_path):
 def test_an_int8_encoder_ignores_bfloat16(saved_pipeline):
     nlp = quantize_encoder(load_with_precision(saved_pipeline, "bfloat16"))
     int8_reference = quantize_encoder(spacy.load(saved_pipeline))
+    assert effective_precision(nlp.get_pipe("transformer").model) == "int8"
     for text in TEXTS:
         numpy.testing.assert_array_equal(nlp(text)._.trf_data.tensors[0], int8_reference(text)._.trf_data.tensors[0])
 
@@ -80,7 +87,7 @@ def test_unknown_precision_is_refused_by_name(saved_pipeline):
 
 
 @pytest.mark.parametrize("amx,avx512_bf16,expected", [(True, False, True), (False, True, True), (False, False, False)])
-def test_auto_follows_the_processor(monkeypatch, amx, avx512_bf16, expected):
+def test_auto_follows_the_processor(saved_pipeline, monkeypatch, amx, avx512_bf16, expected):
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
     cpu = torch.device("cpu")
@@ -88,3 +95,18 @@ def test_auto_follows_the_processor(monkeypatch, amx, avx512_bf16, expected):
     assert uses_bfloat16("auto", cpu) is expected
     assert uses_bfloat16("bfloat16", cpu) is True
     assert uses_bfloat16("float32", cpu) is False
+    auto_nlp = load_with_precision(saved_pipeline, "auto")
+    assert effective_precision(auto_nlp.get_pipe("transformer").model) == ("bfloat16" if expected else "float32")
+
+
+def test_predict_cli_precision(saved_pipeline, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("\n".join(TEXTS) + "\n", encoding="utf8")
+    output = tmp_path / "out.jsonl"
+    args = ["predict", str(saved_pipeline), str(source), str(output)]
+    result = CliRunner().invoke(app, args + ["--precision", "bfloat16"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in output.read_text(encoding="utf8").splitlines()]
+    assert len(records) == 2 and all(r["entities"] for r in records)
+    refused = CliRunner().invoke(app, args + ["--precision", "float16"])
+    assert refused.exit_code == 1 and "Unknown --precision 'float16'" in refused.output
