@@ -156,7 +156,6 @@ def encoder_precisions(model_dir: Path, test_path: Path, batch_size: int, repeat
     The pipelines live in one process and are timed alternately, `repeats`
     times; the median run of each is reported, with its speed-up over float32.
     """
-    import torch
     from spacy.training import Example
 
     from spacy_spanjoint.precision import has_native_bfloat16
@@ -175,7 +174,7 @@ def encoder_precisions(model_dir: Path, test_path: Path, batch_size: int, repeat
             predicted[name] = list(nlp.pipe(docs, batch_size=batch_size))
             runs[name].append(time.perf_counter() - start)
     result = {"sentences": len(words), "batch_size": batch_size, "repeats": repeats,
-              "native_bfloat16": has_native_bfloat16(torch.device("cpu"))}
+              "native_bfloat16": has_native_bfloat16()}
     for name, nlp in pipelines.items():
         scores = nlp.get_pipe("spanjoint").score([Example(p, g) for p, g in zip(predicted[name], gold)])
         median = statistics.median(runs[name])

@@ -42,9 +42,10 @@ def build_transformer_encoder(
     max_grad_norm (Optional[float]): Clip the encoder's gradient to this global
         L2 norm before each update, as SpERT does (`spacy_spanjoint.gradient_clipping`);
         None: off (thinc's per-weight `grad_clip` still applies).
-    predict_precision (str): The encoder's precision at prediction: "float32",
-        "bfloat16" (autocast) or "auto" (bfloat16 where the device has native
-        bfloat16 units); training is always float32 (`spacy_spanjoint.precision`).
+    predict_precision (str): The encoder's precision at prediction on a CPU:
+        "float32", "bfloat16" (autocast) or "auto" (bfloat16 where the CPU has
+        native bfloat16 units); training and GPUs always use float32
+        (`spacy_spanjoint.precision`).
     Other arguments are passed to `spacy-transformers.TransformerModel.v3`.
     """
     return BoundedTransformerModel(

@@ -150,9 +150,9 @@ class BoundedTransformerModel(TransformerModel):
       averaged weights (`spacy_spanjoint.averaging`).
     - With `max_grad_norm`, the gradient is clipped to that global norm before
       each update (`spacy_spanjoint.gradient_clipping`).
-    - With `predict_precision` "bfloat16" (or "auto" on hardware with native
-      bfloat16), prediction runs the encoder under bfloat16 autocast
-      (`spacy_spanjoint.precision`); training stays in float32.
+    - With `predict_precision` "bfloat16" (or "auto" on a CPU with native
+      bfloat16), prediction on the CPU runs the encoder under bfloat16
+      autocast (`spacy_spanjoint.precision`); training stays in float32.
 
     The other arguments are those of `TransformerModel`.
     max_chunk_items (int): Largest chunk, in padded word pieces (windows x
@@ -354,7 +354,7 @@ def _predicting_with_precision(model: TransformerModel, transformer: Model) -> C
         return transformer
 
     def encode(wordpieces: WordpieceBatch, is_train: bool):
-        with prediction_autocast(model.transformer.device):
+        with prediction_autocast():
             output, backprop_chunk = transformer(wordpieces, is_train)
         outputs_to_float32(output)
         return output, backprop_chunk

@@ -1,19 +1,24 @@
-"""The encoder's precision at prediction: float32, or bfloat16 autocast.
+"""The encoder's precision at prediction on a CPU: float32, or bfloat16 autocast.
 
 The transformer's forward pass is most of the prediction time (about 90% on
 CoNLL04, see the README's *Speed and scale*). On processors with native
-bfloat16 matrix units (Intel AMX or AVX512-BF16, recent GPUs), running it under
-`torch.autocast` to bfloat16 is several times faster, and the hidden states
-differ from float32 by the rounding of an 8-bit mantissa. The hidden states are
-cast back to float32 before pooling, so the span model always computes in
-float32. Training never uses it: `begin_update` runs in float32 whatever the
-setting, so only prediction (and the dev evaluation during training) changes.
+bfloat16 matrix units (Intel AMX or AVX512-BF16), running it under
+`torch.autocast` to bfloat16 is much faster (the README has the measured
+speed-up), and the hidden states differ from float32 by the rounding of an
+8-bit mantissa. The hidden states are cast back to float32 before pooling, so
+the span model always computes in float32. Training never uses it:
+`begin_update` runs in float32 whatever the setting, so only prediction (and
+the dev evaluation during training) changes.
 
 Settings (`predict_precision` of `spacy-spanjoint.TransformerEncoder.v1`):
 - "float32": no autocast.
-- "bfloat16": autocast to bfloat16 on any device. Without native bfloat16
-  units the processor emulates it, which is slower than float32.
-- "auto": bfloat16 where the device has native bfloat16 units, else float32.
+- "bfloat16": autocast to bfloat16 on the CPU. Without native bfloat16 units
+  the processor emulates it, usually slower than float32 (not measured here).
+- "auto": bfloat16 where the CPU has native bfloat16 units, else float32.
+
+On a GPU the encoder predicts in float32 whatever this setting: thinc's
+PyTorch shim switches CUDA autocast off inside its forward pass, so there the
+switch is spacy-transformers' own `mixed_precision` (float16 autocast).
 """
 from typing import ContextManager
 
@@ -33,25 +38,21 @@ def check_precision(precision: str) -> None:
         )
 
 
-def has_native_bfloat16(device: torch.device) -> bool:
-    """Whether `device` computes bfloat16 matrix products in hardware.
-
-    CPU: Intel AMX tiles or AVX512-BF16 (torch's own capability checks).
-    CUDA: `torch.cuda.is_bf16_supported` (Ampere and later).
-    """
-    if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
-    if device.type != "cpu":
-        return False
+def has_native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 matrix products in hardware:
+    Intel AMX tiles or AVX512-BF16 (torch's own capability checks)."""
     checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
     return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 def uses_bfloat16(precision: str, device: torch.device) -> bool:
-    """Whether prediction with this setting runs the encoder in bfloat16 on `device`."""
+    """Whether prediction with this setting runs the encoder in bfloat16 on `device`
+    (never on a GPU, see the module docstring)."""
     check_precision(precision)
+    if device.type != "cpu":
+        return False
     if precision == "auto":
-        return has_native_bfloat16(device)
+        return has_native_bfloat16()
     return precision == "bfloat16"
 
 
@@ -64,9 +65,9 @@ def effective_precision(model: Model) -> str:
     return "bfloat16" if uses_bfloat16(precision, model.transformer.device) else "float32"
 
 
-def prediction_autocast(device: torch.device) -> ContextManager:
-    """The bfloat16 autocast context for one prediction forward pass of the encoder."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+def prediction_autocast() -> ContextManager:
+    """The bfloat16 autocast context for one prediction forward pass of the encoder on the CPU."""
+    return torch.autocast(device_type="cpu", dtype=torch.bfloat16)
 
 
 def outputs_to_float32(output) -> None:

@@ -91,10 +91,11 @@ def test_auto_follows_the_processor(saved_pipeline, monkeypatch, amx, avx512_bf1
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
     cpu = torch.device("cpu")
-    assert has_native_bfloat16(cpu) is expected
+    assert has_native_bfloat16() is expected
     assert uses_bfloat16("auto", cpu) is expected
     assert uses_bfloat16("bfloat16", cpu) is True
     assert uses_bfloat16("float32", cpu) is False
+    assert uses_bfloat16("bfloat16", torch.device("cuda")) is False
     auto_nlp = load_with_precision(saved_pipeline, "auto")
     assert effective_precision(auto_nlp.get_pipe("transformer").model) == ("bfloat16" if expected else "float32")
 
