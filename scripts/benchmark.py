@@ -9,6 +9,8 @@ Measures, and writes to a JSON report and a PNG plot:
   (`predict_precision`, `spacy_spanjoint.precision`) and an int8 one
   (`spacy_spanjoint.quantize_encoder`): throughput (timed alternately in one
   process) and test NER / strict RE F1 of each;
+- the full pipeline's throughput at several `nlp.pipe` batch sizes (timed
+  alternately in one process), at the precision the pipeline was saved with;
 - training seconds per epoch for each training config, from real
   `nlp.update` steps (timed over `--train-steps` steps after warm-up and
   scaled to the steps of one epoch, or over a whole epoch with
@@ -39,6 +41,8 @@ DOC_SIZES = [1000, 2000, 4000, 8000, 16000, 32000]
 QUICK_DOC_SIZES = [1000, 2000]
 TRAIN_CONFIGS = ["configs/conll04.cfg", "configs/conll04_spert.cfg"]
 PRECISIONS = ["float32", "bfloat16", "int8"]
+BATCH_SIZES = [8, 32, 128, 512]
+QUICK_BATCH_SIZES = [8, 32]
 
 
 def peak_memory_gib() -> float:
@@ -190,6 +194,34 @@ def encoder_precisions(model_dir: Path, test_path: Path, batch_size: int, repeat
     return result
 
 
+def batch_sizes(model_dir: Path, test_path: Path, sizes: List[int], repeats: int, limit: int, gpu_id: int) -> dict:
+    """Sentences/s of the full pipeline at each `nlp.pipe` batch size.
+
+    The sizes are timed alternately `repeats` times in one process, and the
+    median run of each is reported, so a slow moment of the machine hits all.
+    A batch size above the number of sentences is one batch of all of them.
+    """
+    nlp = load_pipeline(model_dir, gpu_id)
+    words = test_docs(nlp, test_path, limit)
+    list(nlp.pipe([doc.copy() for doc in words[: max(sizes)]], batch_size=max(sizes)))  # warm-up
+    runs = {size: [] for size in sizes}
+    for _ in range(repeats):
+        for size in sizes:
+            docs = [doc.copy() for doc in words]
+            start = time.perf_counter()
+            for _ in nlp.pipe(docs, batch_size=size):
+                pass
+            runs[size].append(time.perf_counter() - start)
+    result = {"sentences": len(words), "repeats": repeats, "by_batch_size": {}}
+    for size, seconds in runs.items():
+        result["by_batch_size"][str(size)] = {
+            "sentences_per_second": round(len(words) / statistics.median(seconds), 1),
+            "seconds_all_runs": [round(x, 3) for x in seconds],
+        }
+    result["peak_memory_gib"] = peak_memory_gib()
+    return result
+
+
 def long_doc(nlp, test_path: Path, n_tokens: int):
     """A Doc of exactly `n_tokens` tokens: the test sentences in order, repeated,
     with their sentence boundaries."""
@@ -283,7 +315,7 @@ def plot(report: dict, path: Path) -> None:
     plt = pyplot()
     docs = report["long_documents"]
     sizes = [row["tokens"] for row in docs]
-    fig, (ax_time, ax_memory, ax_speed) = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, (ax_time, ax_memory, ax_speed, ax_batch) = plt.subplots(1, 4, figsize=(20, 4.2))
     per_1k = [row["seconds_per_1k_tokens"] for row in docs]
     ax_time.plot(sizes, per_1k, marker="o")
     ax_time.axhspan(per_1k[0] * 0.8, per_1k[0] * 1.2, color="green", alpha=0.12, label="±20% of the smallest doc")
@@ -307,6 +339,14 @@ def plot(report: dict, path: Path) -> None:
     ax_speed.bar(labels, values, color=["grey", "tab:blue", "tab:green", "tab:orange"][: len(values)])
     ax_speed.tick_params(axis="x", labelsize=8)
     ax_speed.set(ylabel="sentences per second", title=f"Test sentences, batch {speed['batch_size']} (ratio {speed['ratio_full_to_transformer']})")
+    if "batch_sizes" in report:
+        by_size = report["batch_sizes"]["by_batch_size"]
+        ax_batch.plot([int(size) for size in by_size], [row["sentences_per_second"] for row in by_size.values()], marker="o")
+        ax_batch.set(xscale="log", xlabel="nlp.pipe batch size", ylabel="sentences per second",
+                     title="Full pipeline by batch size")
+        ax_batch.set_ylim(bottom=0)
+    else:
+        ax_batch.set_visible(False)
     fig.suptitle(f"{report['machine']['cpu']}, {report['machine']['torch_threads']} torch threads")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -320,11 +360,12 @@ def main(
     output_path: Path = typer.Argument(..., help="JSON report; the plot goes beside it as .png"),
     configs: List[Path] = typer.Option(TRAIN_CONFIGS, "--config", help="Training configs to time (repeatable)"),
     batch_size: int = typer.Option(32, "--batch-size", help="nlp.pipe batch size for both throughputs"),
+    pipe_batch_sizes: str = typer.Option(",".join(map(str, BATCH_SIZES)), "--batch-sizes", help="nlp.pipe batch sizes to time the full pipeline at"),
     repeats: int = typer.Option(3, "--repeats", help="Alternating runs of each throughput; the median is kept"),
     train_steps: int = typer.Option(30, "--train-steps", help="Timed nlp.update steps per config"),
     full_epoch: bool = typer.Option(False, "--full-epoch", help="Time one whole training epoch instead"),
     sizes: str = typer.Option(",".join(map(str, DOC_SIZES)), "--sizes", help="Long-document sizes in tokens"),
-    quick: bool = typer.Option(False, "--quick", help="Reduced run for development: 64 sentences, 1 repeat, 3 steps, 1k and 2k tokens"),
+    quick: bool = typer.Option(False, "--quick", help="Reduced run for development: 64 sentences, 1 repeat, 3 steps, batch sizes 8 and 32, 1k and 2k tokens"),
     gpu_id: int = typer.Option(-1, "--gpu-id"),
     step: str = typer.Option("", "--step", hidden=True),
     step_arg: str = typer.Option("", "--step-arg", hidden=True),
@@ -336,12 +377,18 @@ def main(
         precision_repeats, precision_limit = map(int, step_arg.split(":"))
         print(json.dumps(encoder_precisions(model_dir, test_path, batch_size, precision_repeats, precision_limit)))
         return
+    if step == "batch-sizes":
+        sizes_arg, batch_repeats, batch_limit = step_arg.split(":")
+        print(json.dumps(batch_sizes(model_dir, test_path, [int(x) for x in sizes_arg.split(",")],
+                                     int(batch_repeats), int(batch_limit), gpu_id)))
+        return
     if step == "train":
         steps, full = step_arg.split(":")
         print(json.dumps(measure_training(Path(configs[0]), train_path, int(steps), full == "1", gpu_id)))
         return
     pyplot()  # the report ends with a plot: stop now, not after the measurements, without matplotlib
     doc_sizes = QUICK_DOC_SIZES if quick else [int(s) for s in sizes.split(",")]
+    timed_batch_sizes = QUICK_BATCH_SIZES if quick else [int(s) for s in pipe_batch_sizes.split(",")]
     limit, repeats, train_steps = (64, 1, 3) if quick else (0, repeats, train_steps)
     common = [str(model_dir), str(test_path), str(train_path), str(output_path), "--gpu-id", str(gpu_id)]
     report = {"command": " ".join(["python"] + sys.argv), "quick": quick, "machine": machine(gpu_id)}
@@ -351,6 +398,9 @@ def main(
         typer.echo("float32, bfloat16 and int8 encoders on the test sentences ...")
         report["encoder_precision"] = in_subprocess(*common, "--batch-size", str(batch_size), "--step", "precision",
                                                     "--step-arg", f"{repeats}:{limit}")
+    typer.echo(f"full pipeline at batch sizes {timed_batch_sizes} ...")
+    report["batch_sizes"] = in_subprocess(*common, "--step", "batch-sizes", "--step-arg",
+                                          f"{','.join(map(str, timed_batch_sizes))}:{repeats}:{limit}")
     report["long_documents"] = []
     for size in doc_sizes:
         typer.echo(f"document of {size} tokens ...")
@@ -367,6 +417,9 @@ def main(
         "seconds_per_1k_tokens_max_deviation_from_smallest": round(max(abs(x / per_1k[0] - 1) for x in per_1k), 3),
         "peak_memory_largest_doc_gib": report["long_documents"][-1]["peak_memory_gib"],
         "targets": "ratio >= 0.8; seconds per 1k tokens within ±20% of the 1k doc; < 2 GiB on the 32k doc",
+    }
+    report["summary"]["sentences_per_second_by_batch_size"] = {
+        size: row["sentences_per_second"] for size, row in report["batch_sizes"]["by_batch_size"].items()
     }
     if "encoder_precision" in report:
         precisions = report["encoder_precision"]

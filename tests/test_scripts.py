@@ -77,3 +77,20 @@ def test_threshold_sweep_names_a_missing_corpus(saved_tiny_pipeline, tmp_path):
     assert result.returncode == 2
     assert "missing.spacy" in result.stderr
     assert not (tmp_path / "sweep.json").exists()
+
+
+def test_benchmark_times_the_pipeline_at_each_batch_size(saved_tiny_pipeline, tmp_path):
+    nlp, model_dir = saved_tiny_pipeline
+    gold = tmp_path / "gold.spacy"
+    n_docs = len(make_examples(nlp.vocab))
+    DocBin(docs=[eg.reference for eg in make_examples(nlp.vocab)], store_user_data=True).to_disk(gold)
+    command = [sys.executable, str(SCRIPTS / "benchmark.py"), str(model_dir), str(gold), str(gold),
+               str(tmp_path / "unused.json"), "--step", "batch-sizes", "--step-arg", "1,2,1000:2:0"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["sentences"] == n_docs
+    assert list(report["by_batch_size"]) == ["1", "2", "1000"]
+    for row in report["by_batch_size"].values():
+        assert len(row["seconds_all_runs"]) == 2
+        assert row["sentences_per_second"] > 0
