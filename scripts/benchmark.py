@@ -125,7 +125,8 @@ def throughput(model_dir: Path, test_path: Path, batch_size: int, repeats: int, 
     for _ in range(repeats):
         seconds["transformer_alone"].append(run([transformer_name]))
         seconds["full_pipeline"].append(run(None))
-    result = {"sentences": len(words), "tokens": n_tokens, "batch_size": batch_size, "repeats": repeats}
+    result = {"sentences": len(words), "tokens": n_tokens, "batch_size": batch_size, "repeats": repeats,
+              "encoder_precision": encoder_precision_of(nlp)}
     for key, runs in seconds.items():
         median = statistics.median(runs)
         result[key] = {
@@ -139,6 +140,14 @@ def throughput(model_dir: Path, test_path: Path, batch_size: int, repeats: int, 
     )
     result["peak_memory_gib"] = peak_memory_gib()
     return result
+
+
+def encoder_precision_of(nlp) -> str:
+    """What the pipeline's encoder predicts in: "float32", "bfloat16" or "int8"."""
+    from spacy_spanjoint.precision import effective_precision
+
+    transformer = next(pipe for _, pipe in nlp.pipeline if pipe.__class__.__name__ == "Transformer")
+    return effective_precision(transformer.model)
 
 
 def load_with_precision(model_dir: Path, precision: str):
@@ -328,15 +337,17 @@ def plot(report: dict, path: Path) -> None:
     ax_memory.set_ylim(bottom=0)
     ax_memory.legend()
     speed = report["throughput"]
-    labels = ["transformer alone", "full pipeline"]
+    saved = speed.get("encoder_precision", "float32")
+    labels = [f"transformer\nalone\n({saved})", f"full\npipeline\n({saved})"]
     values = [speed["transformer_alone"]["sentences_per_second"], speed["full_pipeline"]["sentences_per_second"]]
     precisions = report.get("encoder_precision", {})
-    for name in PRECISIONS[1:]:
+    for name in PRECISIONS:
         if name in precisions:
-            labels.append(f"full, {name} encoder (x{precisions[name]['speedup']})")
-            # measured in another process: scaled by its own float32 run, so the bars compare
-            values.append(values[1] * precisions[name]["speedup"])
-    ax_speed.bar(labels, values, color=["grey", "tab:blue", "tab:green", "tab:orange"][: len(values)])
+            # timed alternately with the other precisions, in a process of their own
+            labels.append(f"full,\n{name}\nencoder")
+            values.append(precisions[name]["sentences_per_second"])
+    colors = ["grey", "tab:blue", "tab:purple", "tab:green", "tab:orange"]
+    ax_speed.bar(labels, values, color=colors[: len(values)])
     ax_speed.tick_params(axis="x", labelsize=8)
     ax_speed.set(ylabel="sentences per second", title=f"Test sentences, batch {speed['batch_size']} (ratio {speed['ratio_full_to_transformer']})")
     if "batch_sizes" in report:
