@@ -98,6 +98,27 @@ def test_docs(nlp, test_path: Path, limit: int):
     return gold_words(nlp, gold_test_docs(nlp, test_path, limit))
 
 
+def transformer_of(nlp):
+    """The name and the component of the pipeline's transformer."""
+    return next((name, pipe) for name, pipe in nlp.pipeline if pipe.__class__.__name__ == "Transformer")
+
+
+def timed_pipe(nlp, words, batch_size: int):
+    """Seconds that `nlp.pipe` takes over fresh copies of `words`, and its Docs."""
+    docs = [doc.copy() for doc in words]
+    start = time.perf_counter()
+    predicted = list(nlp.pipe(docs, batch_size=batch_size))
+    return time.perf_counter() - start, predicted
+
+
+def rate(n_sentences: int, runs: List[float]) -> dict:
+    """Sentences/s of the median run, and every run's seconds."""
+    return {
+        "sentences_per_second": round(n_sentences / statistics.median(runs), 1),
+        "seconds_all_runs": [round(x, 3) for x in runs],
+    }
+
+
 def throughput(model_dir: Path, test_path: Path, batch_size: int, repeats: int, limit: int, gpu_id: int) -> dict:
     """Sentences/s and tokens/s of the transformer alone and of the full pipeline.
 
@@ -108,19 +129,12 @@ def throughput(model_dir: Path, test_path: Path, batch_size: int, repeats: int, 
     words = test_docs(nlp, test_path, limit)
     n_tokens = sum(len(doc) for doc in words)
 
-    def fresh():
-        return [doc.copy() for doc in words]
-
     def run(enabled: Optional[List[str]]) -> float:
-        docs = fresh()
         with nlp.select_pipes(enable=enabled) if enabled else contextlib.nullcontext():
-            start = time.perf_counter()
-            for _ in nlp.pipe(docs, batch_size=batch_size):
-                pass
-            return time.perf_counter() - start
+            return timed_pipe(nlp, words, batch_size)[0]
 
-    list(nlp.pipe(fresh()[:batch_size], batch_size=batch_size))  # warm-up
-    transformer_name = next(name for name, pipe in nlp.pipeline if pipe.__class__.__name__ == "Transformer")
+    timed_pipe(nlp, words[:batch_size], batch_size)  # warm-up
+    transformer_name, _ = transformer_of(nlp)
     seconds = {"transformer_alone": [], "full_pipeline": []}
     for _ in range(repeats):
         seconds["transformer_alone"].append(run([transformer_name]))
@@ -146,8 +160,7 @@ def encoder_precision_of(nlp) -> str:
     """What the pipeline's encoder predicts in: "float32", "bfloat16" or "int8"."""
     from spacy_spanjoint.precision import effective_precision
 
-    transformer = next(pipe for _, pipe in nlp.pipeline if pipe.__class__.__name__ == "Transformer")
-    return effective_precision(transformer.model)
+    return effective_precision(transformer_of(nlp)[1].model)
 
 
 def load_with_precision(model_dir: Path, precision: str):
@@ -178,22 +191,18 @@ def encoder_precisions(model_dir: Path, test_path: Path, batch_size: int, repeat
     words = gold_words(pipelines["float32"], gold)
     runs = {name: [] for name in pipelines}
     predicted = {}
-    for name, nlp in pipelines.items():
-        list(nlp.pipe([doc.copy() for doc in words[:batch_size]], batch_size=batch_size))  # warm-up
+    for nlp in pipelines.values():
+        timed_pipe(nlp, words[:batch_size], batch_size)  # warm-up
     for _ in range(repeats):
         for name, nlp in pipelines.items():
-            docs = [doc.copy() for doc in words]
-            start = time.perf_counter()
-            predicted[name] = list(nlp.pipe(docs, batch_size=batch_size))
-            runs[name].append(time.perf_counter() - start)
+            seconds, predicted[name] = timed_pipe(nlp, words, batch_size)
+            runs[name].append(seconds)
     result = {"sentences": len(words), "batch_size": batch_size, "repeats": repeats,
               "native_bfloat16": has_native_bfloat16()}
     for name, nlp in pipelines.items():
         scores = nlp.get_pipe("spanjoint").score([Example(p, g) for p, g in zip(predicted[name], gold)])
-        median = statistics.median(runs[name])
         result[name] = {
-            "sentences_per_second": round(len(words) / median, 1),
-            "seconds_all_runs": [round(x, 3) for x in runs[name]],
+            **rate(len(words), runs[name]),
             "ner_f": round(100 * scores["spans_entities_f"], 2),
             "re_strict_f": round(100 * scores["relations_f"], 2),
         }
@@ -212,23 +221,17 @@ def batch_sizes(model_dir: Path, test_path: Path, sizes: List[int], repeats: int
     """
     nlp = load_pipeline(model_dir, gpu_id)
     words = test_docs(nlp, test_path, limit)
-    list(nlp.pipe([doc.copy() for doc in words[: max(sizes)]], batch_size=max(sizes)))  # warm-up
+    timed_pipe(nlp, words[: max(sizes)], max(sizes))  # warm-up
     runs = {size: [] for size in sizes}
     for _ in range(repeats):
         for size in sizes:
-            docs = [doc.copy() for doc in words]
-            start = time.perf_counter()
-            for _ in nlp.pipe(docs, batch_size=size):
-                pass
-            runs[size].append(time.perf_counter() - start)
-    result = {"sentences": len(words), "repeats": repeats, "by_batch_size": {}}
-    for size, seconds in runs.items():
-        result["by_batch_size"][str(size)] = {
-            "sentences_per_second": round(len(words) / statistics.median(seconds), 1),
-            "seconds_all_runs": [round(x, 3) for x in seconds],
-        }
-    result["peak_memory_gib"] = peak_memory_gib()
-    return result
+            runs[size].append(timed_pipe(nlp, words, size)[0])
+    return {
+        "sentences": len(words),
+        "repeats": repeats,
+        "by_batch_size": {str(size): rate(len(words), seconds) for size, seconds in runs.items()},
+        "peak_memory_gib": peak_memory_gib(),
+    }
 
 
 def long_doc(nlp, test_path: Path, n_tokens: int):

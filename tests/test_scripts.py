@@ -82,8 +82,9 @@ def test_threshold_sweep_names_a_missing_corpus(saved_tiny_pipeline, tmp_path):
 def test_benchmark_times_the_pipeline_at_each_batch_size(saved_tiny_pipeline, tmp_path):
     nlp, model_dir = saved_tiny_pipeline
     gold = tmp_path / "gold.spacy"
-    n_docs = len(make_examples(nlp.vocab))
-    DocBin(docs=[eg.reference for eg in make_examples(nlp.vocab)], store_user_data=True).to_disk(gold)
+    references = [eg.reference for eg in make_examples(nlp.vocab)]
+    n_docs = len(references)
+    DocBin(docs=references, store_user_data=True).to_disk(gold)
     command = [sys.executable, str(SCRIPTS / "benchmark.py"), str(model_dir), str(gold), str(gold),
                str(tmp_path / "unused.json"), "--step", "batch-sizes", "--step-arg", "1,2,1000:2:0"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
