@@ -282,6 +282,33 @@ def test_concatenation_when_not_gated():
     assert not list(fusion.parameters())
 
 
+
+@pytest.mark.parametrize("gated", [True, False])
+def test_linear_map_of_fusion_equals_linear_of_fused_rows(gated):
+    """W fuse(E) + b from the tables (gathered after the map) equals the map of
+    the fused rows, for the gate (Eq. 5) and for concatenation."""
+    torch.manual_seed(0)
+    fusion = GatedFusion([6, 6, 6], gated=gated)
+    tables = [torch.randn(7, 6) * 3, torch.randn(3, 6), torch.randn(11, 6)]
+    indices = [None, torch.tensor([0, 0, 1, 2, 2, 1, 0]), torch.tensor([1, 2, 3, 10, 0, 5, 5])]
+    rows = [table if index is None else table[index] for table, index in zip(tables, indices)]
+    weight, bias = torch.randn(5, fusion.output_width), torch.randn(5)
+    expected = F.linear(fusion(rows), weight, bias)
+    mapped = fusion.linear_map(tables, indices, weight, bias)
+    assert mapped.shape == (7, 5)
+    assert torch.allclose(mapped, expected, atol=1e-5)
+    # a wrong weight changes the answer: the map is not a no-op
+    assert not torch.allclose(fusion.linear_map(tables, indices, weight * 2, bias), expected, atol=1e-3)
+
+
+def test_linear_map_refuses_positional_fusion_and_wrong_input_counts():
+    positional = GatedFusion([4, 4], positional=True)
+    tables, weight, bias = [torch.zeros(2, 4)] * 2, torch.zeros(1, 4), torch.zeros(1)
+    with pytest.raises(ValueError, match="positional"):
+        positional.linear_map(tables, [None, None], weight, bias)
+    with pytest.raises(ValueError, match="expects 2 inputs"):
+        GatedFusion([4, 4]).linear_map(tables[:1], [None], weight, bias)
+
 # -- max pooling over ranges (Eq. 4, 9) -----------------------------------------------
 
 
@@ -503,6 +530,73 @@ def test_predict_for_each_switch_combination(two_phase, gated, binary_features, 
     assert output["relation_labels"].shape == output["relation_scores"].shape == (len(pairs),)
     assert ((output["relation_labels"] >= 0) & (output["relation_labels"] < N_RELATION)).all()
 
+
+
+ENTITY_HEAD_VARIANTS = [
+    dict(two_phase=True, gated=True),
+    dict(two_phase=True, gated=False),
+    dict(two_phase=False, gated=True),
+    dict(two_phase=False, gated=False, identification_heads=True),
+    dict(two_phase=True, gated=True, classification_loss="ranking"),
+    dict(two_phase=True, gated=True, boundary_tokens=True),
+    dict(two_phase=True, gated=True, positional_fusion=True),
+    dict(two_phase=True, gated=True, classifier_hidden_width=5),
+]
+
+
+@pytest.mark.parametrize("switches", ENTITY_HEAD_VARIANTS)
+def test_entity_logits_of_all_spans_equal_the_classifier_on_built_representations(switches):
+    """Prediction scores every candidate span without building its representation;
+    the logits must be those of the classifier on the representations."""
+    model = make_model(**switches).eval()
+    for parameter in model.parameters():  # every weight away from its initial value
+        parameter.data.add_(0.3 * torch.randn_like(parameter))
+    tokens, contexts, token_window = batch()
+    spans = enumerate_spans(token_window, 4)
+    span_window = token_window[spans[:, 0]]
+    with torch.no_grad():
+        reprs = model.spans(tokens, contexts, spans, span_window)
+        expected = model.entity_classifier(reprs, reprs)
+        logits, built = model.entity_logits(tokens, contexts, spans, span_window)
+        model.factored_entity_logits = False
+        unfactored, all_reprs = model.entity_logits(tokens, contexts, spans, span_window)
+    # only the variants whose heads cannot be factored build the representations
+    factored = "positional_fusion" not in switches and "classifier_hidden_width" not in switches
+    assert (built is None) == factored
+    assert torch.equal(all_reprs, reprs)
+    assert all(torch.equal(unfactored[key], expected[key]) for key in expected)
+    assert logits.keys() == expected.keys()
+    for key in expected:
+        assert logits[key].shape == expected[key].shape
+        assert torch.allclose(logits[key], expected[key], atol=1e-5), key
+
+
+def test_stacked_linear_heads_only_when_every_head_is_linear():
+    linear = PhasedClassifier(6, 6, 3, two_phase=True)
+    weight, bias = linear.stacked_linear()
+    assert weight.shape == (4, 6) and bias.shape == (4,)
+    x = torch.randn(5, 6)
+    split = linear.split_stacked(F.linear(x, weight, bias))
+    for key, value in linear(x, x).items():
+        assert torch.allclose(split[key], value, atol=1e-6)
+    assert PhasedClassifier(6, 6, 3, two_phase=True, hidden_width=4).stacked_linear() is None
+    # the relation classifier's heads read two different representations
+    assert PhasedClassifier(6, 9, 3, two_phase=True).stacked_linear() is None
+
+
+def test_predict_equals_prediction_from_built_span_representations():
+    model = make_model(max_entities_per_window=4, entity_threshold=0.3).eval()
+    for parameter in model.parameters():
+        parameter.data.add_(0.3 * torch.randn_like(parameter))
+    tokens, contexts, token_window = batch()
+    with torch.no_grad():
+        factored = model(tokens, contexts, token_window)
+        model.factored_entity_logits = False
+        built = model(tokens, contexts, token_window)
+    assert len(built["entity_spans"]) > 0 and len(built["relation_pairs"]) > 0
+    assert factored.keys() == built.keys()
+    for key in built:
+        assert torch.allclose(factored[key].float(), built[key].float(), atol=1e-5), key
 
 def test_predict_keeps_the_best_entities_of_each_window():
     model = make_model(max_entities_per_window=2, entity_threshold=0.0)

@@ -11,7 +11,7 @@ the softmax by class scores s^T W_c over the types alone (`ranking=True`,
 Eq. 6), trained with the pairwise ranking loss; its prediction thresholds the
 best class score (Eq. 18) and leaves the identification head out.
 """
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -62,12 +62,37 @@ class PhasedClassifier(nn.Module):
         """Width of the classification logits (the entity logits p(s) of SpERT.MT Eq. 15)."""
         return n_labels if two_phase or ranking else n_labels + 1
 
+    def heads(self) -> List[Tuple[str, nn.Module]]:
+        """The output key and module of each head, in output order."""
+        head = self.joint if self.class_key == "joint" else self.typed
+        return ([("binary", self.binary)] if self.binary is not None else []) + [(self.class_key, head)]
+
     def forward(self, binary_repr: Tensor, typed_repr: Tensor) -> Dict[str, Tensor]:
         output = {}
-        if self.binary is not None:
-            output["binary"] = self.binary(binary_repr).squeeze(-1)
-        head = self.joint if self.class_key == "joint" else self.typed
-        output[self.class_key] = head(typed_repr)
+        for key, head in self.heads():
+            output[key] = head(binary_repr if key == "binary" else typed_repr)
+        if "binary" in output:
+            output["binary"] = output["binary"].squeeze(-1)
+        return output
+
+    def stacked_linear(self) -> Optional[Tuple[Tensor, Tensor]]:
+        """All heads as one linear map (weight (k, width), bias (k,)) when
+        each head is a linear map of one and the same representation, else None.
+        `split_stacked` turns its output back into this classifier's logits."""
+        heads = [head for _, head in self.heads()]
+        if not all(isinstance(head, nn.Linear) for head in heads) or len({h.in_features for h in heads}) != 1:
+            return None
+        weight = torch.cat([head.weight for head in heads])
+        bias = torch.cat([head.weight.new_zeros(head.out_features) if head.bias is None else head.bias
+                          for head in heads])
+        return weight, bias
+
+    def split_stacked(self, stacked: Tensor) -> Dict[str, Tensor]:
+        """The logits of `forward` from the (N, k) output of `stacked_linear`."""
+        keys, heads = zip(*self.heads())
+        output = dict(zip(keys, stacked.split([head.out_features for head in heads], dim=-1)))
+        if "binary" in output:
+            output["binary"] = output["binary"].squeeze(-1)
         return output
 
     def decide(self, logits: Dict[str, Tensor], threshold: float,

@@ -1,5 +1,5 @@
 """Gated fusion of representations (Eq. 5 of the two-phase paper)."""
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -62,3 +62,45 @@ class GatedFusion(nn.Module):
         stacked = torch.stack(self._positioned(inputs), dim=-2)
         weights = torch.softmax(self.score(stacked).squeeze(-1), dim=-1)
         return (weights.unsqueeze(-1) * stacked).sum(dim=-2)
+
+    def linear_map(self, tables: Sequence[Tensor], indices: Sequence[Optional[Tensor]],
+                   weight: Tensor, bias: Tensor) -> Tensor:
+        """W fuse(E_1, ..., E_delta) + b, without building the fused vectors.
+
+        Each E_o is given as rows of a table: E_o = tables[o][indices[o]] (all
+        rows in order when the index is None). A linear map of Eq. 5c is the
+        gated sum of the mapped inputs, W E' + b = sum_o alpha_o (W E_o) + b,
+        since the alphas sum to 1; the gate scores of Eq. 5a are linear too.
+        Both are computed on the tables, which are small for the sentence
+        context (one row per window) and the width embedding (one row per
+        width), and then gathered: for N spans this replaces the (N, delta, d)
+        stack by one (N, d) x (d, k + 1) product. Concatenated inputs map
+        through the matching column blocks of W. Prediction uses this for the
+        entity classifier's logits over all candidate spans.
+
+        tables (Sequence[Tensor]): (n_o, d_o) rows for each input.
+        indices (Sequence[Optional[Tensor]]): (N,) row of each input per item, or None.
+        weight (Tensor): (k, output_width) W.
+        bias (Tensor): (k,) b.
+        RETURNS (Tensor): (N, k) W E' + b.
+        """
+        if self.positions is not None:
+            raise ValueError("GatedFusion.linear_map: the positional maps are not factored; fuse the inputs instead")
+        if len(tables) != self.n_inputs or len(indices) != self.n_inputs:
+            raise ValueError(f"GatedFusion expects {self.n_inputs} inputs, got {len(tables)} tables and {len(indices)} indices")
+        if self.gated:
+            # one product per table gives the gate score (Eq. 5a) and W E_o together
+            mapped = torch.cat([self.score.weight, weight]).t()
+            projected = [gather_rows(table @ mapped, index) for table, index in zip(tables, indices)]
+            scores = torch.stack([p[:, 0] for p in projected], dim=-1) + self.score.bias
+            alpha = torch.softmax(scores, dim=-1)
+            output = sum(alpha[:, o, None] * p[:, 1:] for o, p in enumerate(projected))
+        else:
+            blocks = weight.split([table.shape[1] for table in tables], dim=1)
+            output = sum(gather_rows(table @ block.t(), index) for table, block, index in zip(tables, blocks, indices))
+        return output + bias
+
+
+def gather_rows(table: Tensor, index: Optional[Tensor]) -> Tensor:
+    """table[index], or the whole table when the index is None."""
+    return table if index is None else table[index]

@@ -5,7 +5,7 @@ three representations (not in the papers: max-pooling alone barely tells
 "John Wilkes" from "John Wilkes Booth", and span models such as PURE read the
 span's ends).
 """
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -45,7 +45,9 @@ def max_pool_ranges(token_vectors: Tensor, starts: Tensor, ends: Tensor) -> Tens
     left = table[level_start + safe_starts]
     right = table[level_start + (safe_starts + lengths.clamp(min=1) - 2 ** level)]
     pooled = torch.maximum(left, right)
-    return pooled.masked_fill((lengths == 0).unsqueeze(1), 0.0)
+    empty = lengths == 0
+    # candidate spans are never empty: skip a pass over the (N, d) result for them
+    return pooled.masked_fill(empty.unsqueeze(1), 0.0) if bool(empty.any()) else pooled
 
 
 class SpanRepresentation(nn.Module):
@@ -76,12 +78,38 @@ class SpanRepresentation(nn.Module):
     def parts(self, token_vectors: Tensor, contexts: Tensor, spans: Tensor, span_window: Tensor) -> List[Tensor]:
         """The representations E1, E2, E3 of Eq. 5 for each span (then the
         first and last token vectors with `boundary_tokens`)."""
-        pooled = max_pool_ranges(token_vectors, spans[:, 0], spans[:, 1])
-        widths = (spans[:, 1] - spans[:, 0]).clamp(max=self.max_width)
+        pooled, widths = self.pooled_and_widths(token_vectors, spans)
         parts = [pooled, contexts[span_window], self.width_embedding(widths)]
         if self.boundary_tokens:
             parts += [token_vectors[spans[:, 0]], token_vectors[spans[:, 1] - 1]]
         return parts
 
+    def part_tables(self, token_vectors: Tensor, contexts: Tensor, spans: Tensor,
+                    span_window: Tensor) -> Tuple[List[Tensor], List[Optional[Tensor]]]:
+        """The same representations as tables and the row of each span in
+        them: the pooled tokens (one row per span), x0 (one row per window),
+        the width embedding (one row per width) and the token vectors."""
+        pooled, widths = self.pooled_and_widths(token_vectors, spans)
+        tables = [pooled, contexts, self.width_embedding.weight]
+        indices = [None, span_window, widths]
+        if self.boundary_tokens:
+            tables += [token_vectors, token_vectors]
+            indices += [spans[:, 0], spans[:, 1] - 1]
+        return tables, indices
+
+    def pooled_and_widths(self, token_vectors: Tensor, spans: Tensor) -> Tuple[Tensor, Tensor]:
+        """Max-pool of each span's tokens (Eq. 4) and its width, clipped to `max_width`."""
+        pooled = max_pool_ranges(token_vectors, spans[:, 0], spans[:, 1])
+        return pooled, (spans[:, 1] - spans[:, 0]).clamp(max=self.max_width)
+
     def forward(self, token_vectors: Tensor, contexts: Tensor, spans: Tensor, span_window: Tensor) -> Tensor:
         return self.fusion(self.parts(token_vectors, contexts, spans, span_window))
+
+    def linear_map(self, token_vectors: Tensor, contexts: Tensor, spans: Tensor, span_window: Tensor,
+                   weight: Tensor, bias: Tensor) -> Tensor:
+        """W E'_S + b for every span without building E'_S (`GatedFusion.linear_map`).
+
+        RETURNS (Tensor): (N, k), equal to `linear(self(...), weight, bias)` up to rounding.
+        """
+        tables, indices = self.part_tables(token_vectors, contexts, spans, span_window)
+        return self.fusion.linear_map(tables, indices, weight, bias)

@@ -11,7 +11,7 @@ the entities (Eq. 11-13), entity logits in the pair representation (Eq.
 15-16) and prediction from the class scores (Eq. 18). SpERT plus all of them
 is SpERT.MT; the two-phase model plus them is the combined model.
 """
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -166,6 +166,9 @@ class SpanJointModel(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         self.token_case = TokenCaseFeature(width) if token_case_features else None
+        # prediction scores the candidate spans without building E'_S (`entity_logits`);
+        # False builds every span representation, e.g. to record the span gate
+        self.factored_entity_logits = True
 
     def forward(
         self,
@@ -239,15 +242,15 @@ class SpanJointModel(nn.Module):
         All spans -> entity threshold -> type (-> non-overlapping subset with
         `flat_entities`); ordered pairs of the entities of each window ->
         relation threshold -> type. With `class_threshold`, the best class
-        score decides instead of the thresholds (SpERT.MT Eq. 18).
+        score decides instead of the thresholds (SpERT.MT Eq. 18). Only the
+        entities' representations E'_S are built (`entity_logits`).
         RETURNS (Dict[str, Tensor]): "entity_spans" (K, 2), "entity_labels",
             "entity_scores" (K,), "relation_pairs" (P, 2) into the entities,
             "relation_labels", "relation_scores" (P,).
         """
         spans = enumerate_spans(token_window, self.max_span_width)
         span_window = token_window[spans[:, 0]]
-        span_reprs = self.spans(token_vectors, contexts, spans, span_window)
-        entity_logits = self.entity_classifier(span_reprs, span_reprs)
+        entity_logits, span_reprs = self.entity_logits(token_vectors, contexts, spans, span_window)
         is_entity, labels, scores = self.entity_classifier.decide(
             entity_logits, self.entity_threshold, self.class_threshold
         )
@@ -258,8 +261,12 @@ class SpanJointModel(nn.Module):
         entities = entities[top]
         entity_spans, entity_labels = spans[entities], labels[entities]
         pairs = ordered_pairs(span_window[entities])
+        if span_reprs is None:
+            entity_reprs = self.spans(token_vectors, contexts, entity_spans, span_window[entities])
+        else:
+            entity_reprs = span_reprs[entities]
         relation_reprs, typed_reprs = self.relations(
-            token_vectors, span_reprs[entities], entity_spans, pairs, entity_labels,
+            token_vectors, entity_reprs, entity_spans, pairs, entity_labels,
             entity_logits[self.entity_classifier.class_key][entities],
         )
         is_relation, relation_labels, relation_scores = self.relation_classifier.decide(
@@ -273,3 +280,22 @@ class SpanJointModel(nn.Module):
             "relation_labels": relation_labels[is_relation],
             "relation_scores": relation_scores[is_relation],
         }
+
+    def entity_logits(self, token_vectors: Tensor, contexts: Tensor, spans: Tensor,
+                      span_window: Tensor) -> Tuple[Dict[str, Tensor], Optional[Tensor]]:
+        """The entity classifier's logits (Eq. 6, 12) for every candidate span.
+
+        With linear heads and no positional maps, the heads apply to the fused
+        parts (`SpanRepresentation.linear_map`) and no span representation is
+        built: the same logits up to rounding, at a fraction of the time and
+        memory, since there are about ten candidate spans per token.
+        RETURNS (Tuple[Dict[str, Tensor], Optional[Tensor]]): the logits, and
+            the span representations E'_S when they were built (else None).
+        """
+        stacked = self.entity_classifier.stacked_linear()
+        if not self.factored_entity_logits or stacked is None or self.spans.fusion.positions is not None:
+            span_reprs = self.spans(token_vectors, contexts, spans, span_window)
+            return self.entity_classifier(span_reprs, span_reprs), span_reprs
+        weight, bias = stacked
+        logits = self.spans.linear_map(token_vectors, contexts, spans, span_window, weight, bias)
+        return self.entity_classifier.split_stacked(logits), None
