@@ -3,7 +3,9 @@
 Measures, and writes to a JSON report and a PNG plot:
 - inference throughput (sentences/s, tokens/s) on the test sentences, with
   the transformer alone and with the full pipeline, at the same batch size,
-  and the ratio full / transformer alone;
+  and the ratio full / transformer alone; beside them the full pipeline that
+  builds every candidate span's representation (`factored_entity_logits`
+  off), and how many docs it predicts differently;
 - peak resident memory of that process;
 - on a CPU, the full pipeline with a float32 encoder, a bfloat16 one
   (`predict_precision`, `spacy_spanjoint.precision`) and an int8 one
@@ -124,21 +126,36 @@ def throughput(model_dir: Path, test_path: Path, batch_size: int, repeats: int, 
 
     The two are timed alternately `repeats` times in one process, and the
     median run of each is reported, so a slow moment of the machine hits both.
+    A third run of the full pipeline builds the representation of every
+    candidate span instead of factoring the entity logits
+    (`SpanJointModel.entity_logits`); its predictions are compared with the
+    factored pipeline's.
     """
+    from spacy_spanjoint.gate_profile import span_model
+
     nlp = load_pipeline(model_dir, gpu_id)
     words = test_docs(nlp, test_path, limit)
     n_tokens = sum(len(doc) for doc in words)
+    model = span_model(nlp)
+    spans_key = nlp.get_pipe("spanjoint").spans_key
+    transformer_name, _ = transformer_of(nlp)
+    predictions = {}
 
-    def run(enabled: Optional[List[str]]) -> float:
-        with nlp.select_pipes(enable=enabled) if enabled else contextlib.nullcontext():
-            return timed_pipe(nlp, words, batch_size)[0]
+    def run(key: str) -> float:
+        model.factored_entity_logits = key != "full_pipeline_built_span_representations"
+        try:
+            with nlp.select_pipes(enable=[transformer_name]) if key == "transformer_alone" else contextlib.nullcontext():
+                seconds, docs = timed_pipe(nlp, words, batch_size)
+        finally:
+            model.factored_entity_logits = True
+        predictions[key] = [predicted_outputs(doc, spans_key) for doc in docs]
+        return seconds
 
     timed_pipe(nlp, words[:batch_size], batch_size)  # warm-up
-    transformer_name, _ = transformer_of(nlp)
-    seconds = {"transformer_alone": [], "full_pipeline": []}
+    seconds = {"transformer_alone": [], "full_pipeline": [], "full_pipeline_built_span_representations": []}
     for _ in range(repeats):
-        seconds["transformer_alone"].append(run([transformer_name]))
-        seconds["full_pipeline"].append(run(None))
+        for key, runs in seconds.items():
+            runs.append(run(key))
     result = {"sentences": len(words), "tokens": n_tokens, "batch_size": batch_size, "repeats": repeats,
               "encoder_precision": encoder_precision_of(nlp)}
     for key, runs in seconds.items():
@@ -149,11 +166,23 @@ def throughput(model_dir: Path, test_path: Path, batch_size: int, repeats: int, 
             "sentences_per_second": round(len(words) / median, 1),
             "tokens_per_second": round(n_tokens / median, 1),
         }
-    result["ratio_full_to_transformer"] = round(
-        result["full_pipeline"]["tokens_per_second"] / result["transformer_alone"]["tokens_per_second"], 3
+    for key in ("full_pipeline", "full_pipeline_built_span_representations"):
+        suffix = "" if key == "full_pipeline" else "_built_span_representations"
+        result["ratio_full_to_transformer" + suffix] = round(
+            result[key]["tokens_per_second"] / result["transformer_alone"]["tokens_per_second"], 3
+        )
+    result["docs_predicted_differently_with_built_span_representations"] = sum(
+        a != b for a, b in zip(predictions["full_pipeline"], predictions["full_pipeline_built_span_representations"])
     )
     result["peak_memory_gib"] = peak_memory_gib()
     return result
+
+
+def predicted_outputs(doc, spans_key: str) -> tuple:
+    """A doc's predicted entities and relations, without their scores."""
+    entities = tuple((span.start, span.end, span.label_) for span in doc.spans.get(spans_key, []))
+    relations = tuple((tuple(rel.head), tuple(rel.tail), rel.label) for rel in doc._.relations or [])
+    return entities, relations
 
 
 def encoder_precision_of(nlp) -> str:
@@ -343,13 +372,16 @@ def plot(report: dict, path: Path) -> None:
     saved = speed.get("encoder_precision", "float32")
     labels = [f"transformer\nalone\n({saved})", f"full\npipeline\n({saved})"]
     values = [speed["transformer_alone"]["sentences_per_second"], speed["full_pipeline"]["sentences_per_second"]]
+    if "full_pipeline_built_span_representations" in speed:
+        labels.append(f"full, span\nreprs built\n({saved})")
+        values.append(speed["full_pipeline_built_span_representations"]["sentences_per_second"])
     precisions = report.get("encoder_precision", {})
     for name in PRECISIONS:
         if name in precisions:
             # timed alternately with the other precisions, in a process of their own
             labels.append(f"full,\n{name}\nencoder")
             values.append(precisions[name]["sentences_per_second"])
-    colors = ["grey", "tab:blue", "tab:purple", "tab:green", "tab:orange"]
+    colors = ["grey", "tab:blue", "tab:cyan", "tab:purple", "tab:green", "tab:orange"]
     ax_speed.bar(labels, values, color=colors[: len(values)])
     ax_speed.tick_params(axis="x", labelsize=8)
     ax_speed.set(ylabel="sentences per second", title=f"Test sentences, batch {speed['batch_size']} (ratio {speed['ratio_full_to_transformer']})")
@@ -395,6 +427,10 @@ def main(
         sizes_arg, batch_repeats, batch_limit = step_arg.split(":")
         print(json.dumps(batch_sizes(model_dir, test_path, [int(x) for x in sizes_arg.split(",")],
                                      int(batch_repeats), int(batch_limit), gpu_id)))
+        return
+    if step == "throughput":
+        throughput_repeats, throughput_limit = map(int, step_arg.split(":"))
+        print(json.dumps(throughput(model_dir, test_path, batch_size, throughput_repeats, throughput_limit, gpu_id)))
         return
     if step == "train":
         steps, full = step_arg.split(":")

@@ -95,3 +95,22 @@ def test_benchmark_times_the_pipeline_at_each_batch_size(saved_tiny_pipeline, tm
     for row in report["by_batch_size"].values():
         assert len(row["seconds_all_runs"]) == 2
         assert row["sentences_per_second"] > 0
+
+
+def test_benchmark_throughput_compares_built_and_factored_span_representations(saved_tiny_pipeline, tmp_path):
+    nlp, model_dir = saved_tiny_pipeline
+    gold = tmp_path / "gold.spacy"
+    references = [eg.reference for eg in make_examples(nlp.vocab)]
+    DocBin(docs=references, store_user_data=True).to_disk(gold)
+    command = [sys.executable, str(SCRIPTS / "benchmark.py"), str(model_dir), str(gold), str(gold),
+               str(tmp_path / "unused.json"), "--batch-size", "2", "--step", "throughput", "--step-arg", "2:0"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["sentences"] == len(references)
+    for key in ("transformer_alone", "full_pipeline", "full_pipeline_built_span_representations"):
+        assert len(report[key]["seconds_all_runs"]) == 2
+        assert report[key]["sentences_per_second"] > 0
+    assert report["ratio_full_to_transformer_built_span_representations"] > 0
+    assert report["docs_predicted_differently_with_built_span_representations"] == 0
+
