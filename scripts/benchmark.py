@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List
 
 import typer
 
@@ -139,20 +139,22 @@ def throughput(model_dir: Path, test_path: Path, batch_size: int, repeats: int, 
     model = span_model(nlp)
     spans_key = nlp.get_pipe("spanjoint").spans_key
     transformer_name, _ = transformer_of(nlp)
+    modes = {
+        "transformer_alone": lambda: nlp.select_pipes(enable=[transformer_name]),
+        "full_pipeline": contextlib.nullcontext,
+        "full_pipeline_built_span_representations": model.building_span_representations,
+    }
     predictions = {}
 
     def run(key: str) -> float:
-        model.factored_entity_logits = key != "full_pipeline_built_span_representations"
-        try:
-            with nlp.select_pipes(enable=[transformer_name]) if key == "transformer_alone" else contextlib.nullcontext():
-                seconds, docs = timed_pipe(nlp, words, batch_size)
-        finally:
-            model.factored_entity_logits = True
-        predictions[key] = [predicted_outputs(doc, spans_key) for doc in docs]
+        with modes[key]():
+            seconds, docs = timed_pipe(nlp, words, batch_size)
+        if key != "transformer_alone":
+            predictions[key] = [predicted_outputs(doc, spans_key) for doc in docs]
         return seconds
 
     timed_pipe(nlp, words[:batch_size], batch_size)  # warm-up
-    seconds = {"transformer_alone": [], "full_pipeline": [], "full_pipeline_built_span_representations": []}
+    seconds = {key: [] for key in modes}
     for _ in range(repeats):
         for key, runs in seconds.items():
             runs.append(run(key))
@@ -166,11 +168,12 @@ def throughput(model_dir: Path, test_path: Path, batch_size: int, repeats: int, 
             "sentences_per_second": round(len(words) / median, 1),
             "tokens_per_second": round(n_tokens / median, 1),
         }
-    for key in ("full_pipeline", "full_pipeline_built_span_representations"):
-        suffix = "" if key == "full_pipeline" else "_built_span_representations"
-        result["ratio_full_to_transformer" + suffix] = round(
-            result[key]["tokens_per_second"] / result["transformer_alone"]["tokens_per_second"], 3
-        )
+    def ratio_to_transformer(key: str) -> float:
+        return round(result[key]["tokens_per_second"] / result["transformer_alone"]["tokens_per_second"], 3)
+
+    result["ratio_full_to_transformer"] = ratio_to_transformer("full_pipeline")
+    result["ratio_full_to_transformer_built_span_representations"] = ratio_to_transformer(
+        "full_pipeline_built_span_representations")
     result["docs_predicted_differently_with_built_span_representations"] = sum(
         a != b for a, b in zip(predictions["full_pipeline"], predictions["full_pipeline_built_span_representations"])
     )

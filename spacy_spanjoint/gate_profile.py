@@ -48,13 +48,12 @@ def gate_profile(nlp: Language, docs: Iterable[Doc], selective: float = 0.9,
         fusion = _gated_fusion(model, path)
         if fusion is not None:
             hooks.append(fusion.register_forward_hook(_recorder(weights.setdefault(gate, []))))
-    # the span gate runs on every candidate span only when their representations are built
-    factored, model.factored_entity_logits = model.factored_entity_logits, False
     try:
-        for _ in nlp.pipe(docs):
-            pass
+        # the span gate runs on every candidate span only when their representations are built
+        with model.building_span_representations():
+            for _ in nlp.pipe(docs):
+                pass
     finally:
-        model.factored_entity_logits = factored
         for hook in hooks:
             hook.remove()
     profile = {}

@@ -282,7 +282,6 @@ def test_concatenation_when_not_gated():
     assert not list(fusion.parameters())
 
 
-
 @pytest.mark.parametrize("gated", [True, False])
 def test_linear_map_of_fusion_equals_linear_of_fused_rows(gated):
     """W fuse(E) + b from the tables (gathered after the map) equals the map of
@@ -308,6 +307,7 @@ def test_linear_map_refuses_positional_fusion_and_wrong_input_counts():
         positional.linear_map(tables, [None, None], weight, bias)
     with pytest.raises(ValueError, match="expects 2 inputs"):
         GatedFusion([4, 4]).linear_map(tables[:1], [None], weight, bias)
+
 
 # -- max pooling over ranges (Eq. 4, 9) -----------------------------------------------
 
@@ -531,7 +531,6 @@ def test_predict_for_each_switch_combination(two_phase, gated, binary_features, 
     assert ((output["relation_labels"] >= 0) & (output["relation_labels"] < N_RELATION)).all()
 
 
-
 ENTITY_HEAD_VARIANTS = [
     dict(two_phase=True, gated=True),
     dict(two_phase=True, gated=False),
@@ -597,6 +596,7 @@ def test_predict_equals_prediction_from_built_span_representations():
     assert factored.keys() == built.keys()
     for key in built:
         assert torch.allclose(factored[key].float(), built[key].float(), atol=1e-5), key
+
 
 def test_predict_keeps_the_best_entities_of_each_window():
     model = make_model(max_entities_per_window=2, entity_threshold=0.0)

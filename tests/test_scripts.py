@@ -113,4 +113,3 @@ def test_benchmark_throughput_compares_built_and_factored_span_representations(s
         assert report[key]["sentences_per_second"] > 0
     assert report["ratio_full_to_transformer_built_span_representations"] > 0
     assert report["docs_predicted_differently_with_built_span_representations"] == 0
-

@@ -62,17 +62,20 @@ class PhasedClassifier(nn.Module):
         """Width of the classification logits (the entity logits p(s) of SpERT.MT Eq. 15)."""
         return n_labels if two_phase or ranking else n_labels + 1
 
+    @property
+    def class_head(self) -> nn.Module:
+        """The head of the `class_key` logits."""
+        return self.joint if self.class_key == "joint" else self.typed
+
     def heads(self) -> List[Tuple[str, nn.Module]]:
         """The output key and module of each head, in output order."""
-        head = self.joint if self.class_key == "joint" else self.typed
-        return ([("binary", self.binary)] if self.binary is not None else []) + [(self.class_key, head)]
+        return ([("binary", self.binary)] if self.binary is not None else []) + [(self.class_key, self.class_head)]
 
     def forward(self, binary_repr: Tensor, typed_repr: Tensor) -> Dict[str, Tensor]:
         output = {}
-        for key, head in self.heads():
-            output[key] = head(binary_repr if key == "binary" else typed_repr)
-        if "binary" in output:
-            output["binary"] = output["binary"].squeeze(-1)
+        if self.binary is not None:
+            output["binary"] = self.binary(binary_repr).squeeze(-1)
+        output[self.class_key] = self.class_head(typed_repr)
         return output
 
     def stacked_linear(self) -> Optional[Tuple[Tensor, Tensor]]:

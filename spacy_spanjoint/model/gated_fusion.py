@@ -44,6 +44,11 @@ class GatedFusion(nn.Module):
                     projection.weight.copy_(torch.eye(projection.in_features) + 0.02 * torch.randn_like(projection.weight))
                 nn.init.zeros_(projection.bias)
 
+    @property
+    def factors_linear_maps(self) -> bool:
+        """Whether `linear_map` applies: not with the positional maps."""
+        return self.positions is None
+
     def _positioned(self, inputs: Sequence[Tensor]) -> List[Tensor]:
         if self.positions is None:
             return list(inputs)
@@ -84,7 +89,7 @@ class GatedFusion(nn.Module):
         bias (Tensor): (k,) b.
         RETURNS (Tensor): (N, k) W E' + b.
         """
-        if self.positions is not None:
+        if not self.factors_linear_maps:
             raise ValueError("GatedFusion.linear_map: the positional maps are not factored; fuse the inputs instead")
         if len(tables) != self.n_inputs or len(indices) != self.n_inputs:
             raise ValueError(f"GatedFusion expects {self.n_inputs} inputs, got {len(tables)} tables and {len(indices)} indices")

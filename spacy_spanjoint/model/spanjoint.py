@@ -11,7 +11,8 @@ the entities (Eq. 11-13), entity logits in the pair representation (Eq.
 15-16) and prediction from the class scores (Eq. 18). SpERT plus all of them
 is SpERT.MT; the two-phase model plus them is the combined model.
 """
-from typing import Dict, Optional, Tuple
+import contextlib
+from typing import Dict, Iterator, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -167,7 +168,7 @@ class SpanJointModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.token_case = TokenCaseFeature(width) if token_case_features else None
         # prediction scores the candidate spans without building E'_S (`entity_logits`);
-        # False builds every span representation, e.g. to record the span gate
+        # False builds every span representation (`building_span_representations`)
         self.factored_entity_logits = True
 
     def forward(
@@ -292,10 +293,21 @@ class SpanJointModel(nn.Module):
         RETURNS (Tuple[Dict[str, Tensor], Optional[Tensor]]): the logits, and
             the span representations E'_S when they were built (else None).
         """
-        stacked = self.entity_classifier.stacked_linear()
-        if not self.factored_entity_logits or stacked is None or self.spans.fusion.positions is not None:
+        stacked = self.entity_classifier.stacked_linear() if self.factored_entity_logits else None
+        if stacked is None or not self.spans.fusion.factors_linear_maps:
             span_reprs = self.spans(token_vectors, contexts, spans, span_window)
             return self.entity_classifier(span_reprs, span_reprs), span_reprs
         weight, bias = stacked
         logits = self.spans.linear_map(token_vectors, contexts, spans, span_window, weight, bias)
         return self.entity_classifier.split_stacked(logits), None
+
+    @contextlib.contextmanager
+    def building_span_representations(self) -> Iterator[None]:
+        """Predict by building every candidate span's E'_S, as before the
+        factored entity logits: to record the span gate on all spans, or to
+        time and compare the two ways."""
+        factored, self.factored_entity_logits = self.factored_entity_logits, False
+        try:
+            yield
+        finally:
+            self.factored_entity_logits = factored
