@@ -557,8 +557,8 @@ def test_entity_logits_of_all_spans_equal_the_classifier_on_built_representation
         reprs = model.spans(tokens, contexts, spans, span_window)
         expected = model.entity_classifier(reprs, reprs)
         logits, built = model.entity_logits(tokens, contexts, spans, span_window)
-        model.factored_entity_logits = False
-        unfactored, all_reprs = model.entity_logits(tokens, contexts, spans, span_window)
+        with model.building_span_representations():
+            unfactored, all_reprs = model.entity_logits(tokens, contexts, spans, span_window)
     # only the variants whose heads cannot be factored build the representations
     factored = "positional_fusion" not in switches and "classifier_hidden_width" not in switches
     assert (built is None) == factored
@@ -590,8 +590,8 @@ def test_predict_equals_prediction_from_built_span_representations():
     tokens, contexts, token_window = batch()
     with torch.no_grad():
         factored = model(tokens, contexts, token_window)
-        model.factored_entity_logits = False
-        built = model(tokens, contexts, token_window)
+        with model.building_span_representations():
+            built = model(tokens, contexts, token_window)
     assert len(built["entity_spans"]) > 0 and len(built["relation_pairs"]) > 0
     assert factored.keys() == built.keys()
     for key in built:
