@@ -84,7 +84,9 @@ def main(
     # relation gates following `gated`
     budget = {**budget_overrides(epochs, train_corpus, batch_size),
               MODEL + "token_case_features": "false", MODEL + "gated_relations": "null",
-              "components.transformer.model.case_token_types": "false"}
+              "components.transformer.model.case_token_types": "false",
+              # and SpERT's dropout of 0.1 before the classifiers, which the two main configs set to 0
+              MODEL + "dropout": "0.1"}
     runs = [
         Run(output_dir / run_dir_name(row.name) / f"seed{seed}", Path(row.config), seed, row.overrides,
             train_corpus, {"dev": dev_corpus, "test": test_corpus})
