@@ -5,7 +5,8 @@ Measures, and writes to a JSON report and a PNG plot:
   the transformer alone and with the full pipeline, at the same batch size,
   and the ratio full / transformer alone; beside them the full pipeline that
   builds every candidate span's representation
-  (`SpanJointModel.building_span_representations`), and how many docs it predicts differently;
+  (`SpanJointModel.building_span_representations`), and how many docs it
+  predicts differently;
 - peak resident memory of that process;
 - on a CPU, the full pipeline with a float32 encoder, a bfloat16 one
   (`predict_precision`, `spacy_spanjoint.precision`) and an int8 one
