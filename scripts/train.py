@@ -2,7 +2,9 @@
 
 Writes OUTPUT/training_cost.json: wall seconds, epochs, seconds per epoch
 (each epoch includes one evaluation on the dev set, as configured by
-`eval_frequency`), peak resident memory, and the exact command.
+`eval_frequency`), peak resident memory, and the exact command. A run that
+ends at `max_steps` (as the shipped configs do) counts max_steps in epochs of
+its training corpus.
 
     python scripts/train.py CONFIG OUTPUT [--gpu-id N] [--name.of.setting value ...]
 """
@@ -17,6 +19,8 @@ from spacy.cli._util import parse_config_overrides
 from spacy.cli.train import train
 from spacy.util import load_config
 
+from runs import steps_per_epoch
+
 
 def main(
     ctx: typer.Context,
@@ -29,7 +33,7 @@ def main(
     train(config_path, output_path, use_gpu=gpu_id, overrides=overrides)
     seconds = time.perf_counter() - start
     config = load_config(config_path, overrides=overrides, interpolate=True)
-    epochs = config["training"]["max_epochs"]
+    epochs = training_epochs(config)
     cost = {
         "command": " ".join(["python"] + sys.argv),
         "config": str(config_path),
@@ -43,6 +47,17 @@ def main(
     }
     (output_path / "training_cost.json").write_text(json.dumps(cost, indent=2) + "\n")
     print(json.dumps(cost, indent=2))
+
+
+def training_epochs(config) -> float:
+    """The epochs a run trains: max_epochs or max_steps (in epochs of the training
+    corpus), whichever ends it first; 0 when neither is set."""
+    training = config["training"]
+    limits = [training["max_epochs"]] if training["max_epochs"] > 0 else []
+    if training["max_steps"] > 0:
+        batches = steps_per_epoch(Path(config["corpora"]["train"]["path"]), training["batcher"]["size"])
+        limits.append(round(training["max_steps"] / batches, 2))
+    return min(limits, default=0)
 
 
 app = typer.Typer(add_completion=False)
