@@ -1,16 +1,14 @@
 """The shipped configs' training budget: the run ends at `max_steps`, on a step that
 spaCy scores on dev, after the learning-rate schedule has reached 0, so the final
 model is a candidate for model-best and the extra scored update changes no weight."""
-from pathlib import Path
-
 import pytest
 import torch
 from spacy.training.loop import create_train_batches, train_while_improving
 from spacy.util import load_config, minibatch, registry
 
-from test_spanjoint_component import make_examples, make_nlp
-
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.cfg"))
+from test_averaging import torch_shims, weights_of
+from test_spanjoint_component import CONFIG, make_examples, make_nlp
+from test_spertmt import CONFIGS
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
@@ -26,13 +24,7 @@ def test_the_run_ends_on_a_scored_step_where_the_schedule_ends(path):
 
 
 def torch_weights(nlp) -> list:
-    return [
-        tensor.detach().clone()
-        for name in nlp.pipe_names
-        for node in nlp.get_pipe(name).model.walk()
-        for shim in node.shims
-        for tensor in shim._model.state_dict().values()
-    ]
+    return [weight for _, shim in torch_shims(nlp) for weight in weights_of(shim).values()]
 
 
 def test_spacy_scores_the_final_step_and_its_update_changes_no_weight(tiny_encoder_path):
@@ -41,7 +33,7 @@ def test_spacy_scores_the_final_step_and_its_update_changes_no_weight(tiny_encod
     nlp = make_nlp(tiny_encoder_path)
     examples = make_examples(nlp.vocab)
     nlp.initialize(lambda: examples)
-    optimizer_config = load_config(CONFIGS[0].parent / "conll04.cfg")["training"]["optimizer"]
+    optimizer_config = load_config(CONFIG)["training"]["optimizer"]
     optimizer_config["learn_rate"].update(warmup_steps=1, total_steps=steps)
     optimizer = registry.resolve({"optimizer": optimizer_config})["optimizer"]
     batches = create_train_batches(nlp, lambda _: examples, lambda egs: minibatch(egs, size=2), max_epochs=0)
