@@ -99,6 +99,11 @@ def build_spanjoint_model(
     boundary_tokens: bool = False,
     classifier_hidden_width: int = 0,
     max_grad_norm: Optional[float] = None,
+    width_embedding_size: Optional[int] = None,
+    pair_span_context: bool = True,
+    classifier_init_std: Optional[float] = None,
+    multi_label_relations: bool = False,
+    symmetric_canonical: bool = False,
 ) -> Model:
     """Transformer listener -> token vectors and [CLS] contexts -> span-joint torch model.
 
@@ -133,6 +138,10 @@ def build_spanjoint_model(
         0: a hidden ReLU layer of this width in each (not in the papers).
     max_grad_norm (Optional[float]): Clip the span model's gradient to this
         global L2 norm before each update, as SpERT does (None: off).
+    width_embedding_size (Optional[int]), pair_span_context (bool),
+        classifier_init_std (Optional[float]), multi_label_relations (bool),
+        symmetric_canonical (bool): SpERT's own settings (25, false, 0.02,
+        true, true); the defaults keep the two-phase model's.
     Other arguments: see `spacy_spanjoint.model.SpanJointModel`.
     RETURNS (Model[Tuple[List[Doc], Optional[GoldBatch]], SpanJointOutput]): The model.
     """
@@ -153,6 +162,9 @@ def build_spanjoint_model(
         entity_logits_in_pairs=entity_logits_in_pairs, class_threshold=class_threshold,
         embedding_init_std=embedding_init_std, token_case_features=token_case_features,
         boundary_tokens=boundary_tokens, classifier_hidden_width=classifier_hidden_width,
+        width_embedding_size=width_embedding_size, pair_span_context=pair_span_context,
+        classifier_init_std=classifier_init_std, multi_label_relations=multi_label_relations,
+        symmetric_canonical=symmetric_canonical,
     )
     loss = dict(
         identification_weight=identification_weight, classification_weight=classification_weight,

@@ -107,36 +107,53 @@ def training_spans(
 
 
 def training_pairs(
-    entity_window: Tensor, gold_relations: Tensor, symmetric: Tensor, negatives_per_window: int
+    entity_window: Tensor, gold_relations: Tensor, symmetric: Tensor, negatives_per_window: int,
+    *, entity_starts: Optional[Tensor] = None, multi_label: bool = False,
 ) -> tuple:
     """Gold relations plus up to N random unrelated pairs of gold entities per window.
 
-    A symmetric relation is a positive in both directions.
+    A symmetric relation is a positive in both directions; with
+    `entity_starts`, in one canonical direction instead, the entity that
+    starts first as the head, as SpERT trains them (its reverse is then an
+    unrelated pair that may be sampled as a negative).
 
     entity_window (Tensor): (G,) window id of each gold entity.
     gold_relations (Tensor): (R, 3) head index, tail index, label (0-based).
     symmetric (Tensor): (n_relation_labels,) bool, which labels are symmetric.
     negatives_per_window (int): N, SpERT's 100.
-    RETURNS (Tuple[Tensor, Tensor]): (M, 2) pairs and (M,) labels, 0 = no
-        relation, k = relation label k - 1.
+    entity_starts (Optional[Tensor]): (G,) first token of each gold entity,
+        for the canonical direction of symmetric relations; None: both directions.
+    multi_label (bool): Targets as an (M, n_relation_labels) 0/1 matrix with
+        every gold label of a pair, as SpERT's sigmoid classifier learns them;
+        else one label per pair, the first gold relation's.
+    RETURNS (Tuple[Tensor, Tensor]): (M, 2) pairs and their targets: (M,)
+        ids, 0 = no relation, k = relation label k - 1, or the (M, L) matrix.
     """
     device = entity_window.device
-    reverse = gold_relations[symmetric[gold_relations[:, 2]]][:, [1, 0, 2]]
-    positives = torch.cat([gold_relations, reverse])
-    # a pair holds one label; the first gold relation of a pair wins
-    n_entities = entity_window.shape[0] + 1
-    keys = positives[:, 0] * n_entities + positives[:, 1]
-    first = group_ranks(keys, torch.arange(keys.shape[0], device=device)) == 0
-    positives, keys = positives[first], keys[first]
+    on_symmetric = symmetric[gold_relations[:, 2]]
+    if entity_starts is None:
+        positives = torch.cat([gold_relations, gold_relations[on_symmetric][:, [1, 0, 2]]])
+    else:
+        flip = on_symmetric & (entity_starts[gold_relations[:, 1]] < entity_starts[gold_relations[:, 0]])
+        positives = torch.where(flip[:, None], gold_relations[:, [1, 0, 2]], gold_relations)
     # gold relations across windows cannot be candidates
     positives = positives[entity_window[positives[:, 0]] == entity_window[positives[:, 1]]]
+    n_entities = entity_window.shape[0] + 1
     keys = positives[:, 0] * n_entities + positives[:, 1]
+    # one candidate per pair, at the first gold relation of the pair
+    first = group_ranks(keys, torch.arange(keys.shape[0], device=device)) == 0
+    pair_keys = keys[first]
     pairs = ordered_pairs(entity_window)
-    unrelated = pairs[~torch.isin(pairs[:, 0] * n_entities + pairs[:, 1], keys)]
+    unrelated = pairs[~torch.isin(pairs[:, 0] * n_entities + pairs[:, 1], pair_keys)]
     keep = sample_per_group(entity_window[unrelated[:, 0]], negatives_per_window)
     negatives = unrelated[keep]
-    all_pairs = torch.cat([positives[:, :2], negatives])
+    all_pairs = torch.cat([positives[first][:, :2], negatives])
+    if multi_label:
+        targets = torch.zeros((all_pairs.shape[0], symmetric.shape[0]), dtype=torch.long, device=device)
+        rows = torch.searchsorted(pair_keys.sort().values, keys)
+        targets[pair_keys.argsort()[rows], positives[:, 2]] = 1
+        return all_pairs, targets
     labels = torch.cat(
-        [positives[:, 2] + 1, torch.zeros(negatives.shape[0], dtype=torch.long, device=device)]
+        [positives[first][:, 2] + 1, torch.zeros(negatives.shape[0], dtype=torch.long, device=device)]
     )
     return all_pairs, labels

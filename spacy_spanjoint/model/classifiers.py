@@ -10,6 +10,11 @@ identification head trained beside it (`identification=True`), and replaces
 the softmax by class scores s^T W_c over the types alone (`ranking=True`,
 Eq. 6), trained with the pairwise ranking loss; its prediction thresholds the
 best class score (Eq. 18) and leaves the identification head out.
+
+SpERT's relation classifier is a third kind of single-phase classifier
+(`multi_label=True`): one sigmoid per type, no none class, each type
+predicted where its probability reaches the threshold, so a pair may hold
+several types.
 """
 from typing import Dict, List, Optional, Tuple
 
@@ -32,15 +37,25 @@ class PhasedClassifier(nn.Module):
         output as "scores", instead of softmax logits.
     hidden_width (int): 0: each head is the papers' linear map; above 0: a
         hidden layer of this width with a ReLU before it (not in the papers).
+    multi_label (bool): One sigmoid per type instead of a softmax with a none
+        class, output as "multilabel" (SpERT's relation classifier); single-phase
+        softmax classifiers only.
     """
 
     def __init__(self, binary_width: int, typed_width: int, n_labels: int, two_phase: bool = True,
-                 identification: bool = False, ranking: bool = False, hidden_width: int = 0):
+                 identification: bool = False, ranking: bool = False, hidden_width: int = 0,
+                 multi_label: bool = False):
         super().__init__()
+        if multi_label and (two_phase or ranking):
+            raise ValueError("a multi-label (sigmoid per type) classifier is single-phase with no ranking scores: "
+                             "set two_phase = false and classification_loss = 'softmax'")
         self.two_phase = two_phase
         self.ranking = ranking
+        self.multi_label = multi_label
         self.binary = None
-        if two_phase:
+        if multi_label:
+            self.multilabel = scoring_head(typed_width, n_labels, hidden_width)
+        elif two_phase:
             self.binary = scoring_head(binary_width, 1, hidden_width)  # Eq. 6a / 10a
             self.typed = scoring_head(typed_width, n_labels, hidden_width, bias=not ranking)  # Eq. 12a / 14a
         elif ranking:
@@ -49,12 +64,14 @@ class PhasedClassifier(nn.Module):
             self.joint = scoring_head(typed_width, n_labels + 1, hidden_width)
         if identification and not two_phase:
             self.binary = scoring_head(binary_width, 1, hidden_width)  # SpERT.MT Eq. 4
-        self.class_key = self.class_key_for(two_phase, ranking)
+        self.class_key = self.class_key_for(two_phase, ranking, multi_label)
         self.class_width = self.class_width_for(n_labels, two_phase, ranking)
 
     @staticmethod
-    def class_key_for(two_phase: bool, ranking: bool) -> str:
-        """Output key of the classification logits: "scores", "types" or "joint"."""
+    def class_key_for(two_phase: bool, ranking: bool, multi_label: bool = False) -> str:
+        """Output key of the classification logits: "scores", "types", "multilabel" or "joint"."""
+        if multi_label:
+            return "multilabel"
         return "scores" if ranking else ("types" if two_phase else "joint")
 
     @staticmethod
@@ -65,7 +82,7 @@ class PhasedClassifier(nn.Module):
     @property
     def class_head(self) -> nn.Module:
         """The head of the `class_key` logits."""
-        return self.joint if self.class_key == "joint" else self.typed
+        return getattr(self, self.class_key if self.class_key in ("joint", "multilabel") else "typed")
 
     def heads(self) -> List[Tuple[str, nn.Module]]:
         """The output key and module of each head, in output order."""
@@ -116,6 +133,8 @@ class PhasedClassifier(nn.Module):
         RETURNS (Tuple[Tensor, Tensor, Tensor]): positive mask, label ids
             (0-based types, also for the negatives) and scores in [0, 1].
         """
+        if self.multi_label:
+            raise ValueError("a multi-label classifier may give a candidate several types: use `decide_each`")
         if class_threshold is not None:
             return threshold_class_scores(logits["scores"], class_threshold)
         if self.two_phase:
@@ -130,6 +149,24 @@ class PhasedClassifier(nn.Module):
         best_prob, best = probs.max(dim=-1)
         labels = probs[:, NONE + 1 :].argmax(dim=-1) if probs.shape[0] else best
         return best != NONE, labels, best_prob
+
+
+    def decide_each(self, logits: Dict[str, Tensor], threshold: float,
+                    class_threshold: Optional[float] = None) -> Tuple[Tensor, Tensor, Tensor]:
+        """Decisions as (candidate, type) items: for a multi-label classifier
+        every type whose sigmoid reaches `threshold` (SpERT's relation filter),
+        else the one type of each positive of `decide`.
+
+        RETURNS (Tuple[Tensor, Tensor, Tensor]): candidate rows, their label
+            ids and scores in [0, 1], ordered by row.
+        """
+        if self.multi_label:
+            probs = torch.sigmoid(logits["multilabel"])
+            rows, labels = torch.nonzero(probs >= threshold, as_tuple=True)
+            return rows, labels, probs[rows, labels]
+        is_positive, labels, scores = self.decide(logits, threshold, class_threshold)
+        rows = torch.nonzero(is_positive).squeeze(1)
+        return rows, labels[rows], scores[rows]
 
 
 def scoring_head(n_in: int, n_out: int, hidden_width: int = 0, bias: bool = True) -> nn.Module:

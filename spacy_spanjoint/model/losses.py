@@ -9,7 +9,8 @@ weighted alpha / beta (Eq. 10) and summed over both tasks (Eq. 17).
 Which loss applies follows from the classifier's output keys (see
 `classifiers.PhasedClassifier`): "binary" (identification / phase one),
 "types" (phase-two softmax), "joint" (softmax with a none class), "scores"
-(ranking class scores). All losses are means over the candidates, where the
+(ranking class scores), "multilabel" (SpERT's sigmoid per relation type, a
+BCE summed over the types). All losses are means over the candidates, where the
 papers write sums, so their scale does not depend on the number of sampled
 negatives.
 """
@@ -90,11 +91,14 @@ def phased_loss(
     SpERT.MT Eq. 4-5), IoU-scaled with `eniou` (Eq. 13). Classification:
     "types", CE over the gold positives only (two-phase Eq. 15; phase two
     learns on gold items); "joint", CE with the none class (SpERT); "scores",
-    the ranking loss over all candidates (SpERT.MT Eq. 6-9). With the default
+    the ranking loss over all candidates (SpERT.MT Eq. 6-9); "multilabel",
+    SpERT's relation loss, a BCE per type summed over the types, with targets
+    given as an (N, L) 0/1 matrix. With the default
     weights of 1 this is the two-phase paper's sum.
 
     logits (Dict[str, Tensor]): A `PhasedClassifier`'s output.
-    targets (Tensor): (N,) target ids, 0 = negative, k = type k - 1.
+    targets (Tensor): (N,) target ids, 0 = negative, k = type k - 1; (N, L)
+        0/1 per type for "multilabel".
     eniou (Optional[Tensor]): (N,) ENIoU per candidate, for Eq. 13.
     identification_weight (float): alpha of Eq. 10.
     classification_weight (float): beta of Eq. 10.
@@ -110,6 +114,10 @@ def phased_loss(
         loss = identification_weight * identification_loss(logits["binary"], targets, eniou, iou_delta)
     if "joint" in logits:
         return loss + classification_weight * F.cross_entropy(logits["joint"], targets)
+    if "multilabel" in logits:
+        per_type = F.binary_cross_entropy_with_logits(logits["multilabel"], targets.to(logits["multilabel"].dtype),
+                                                      reduction="none")
+        return loss + classification_weight * per_type.sum(dim=-1).mean()
     if "scores" in logits:
         ranking = ranking_loss(logits["scores"], targets, ranking_margin_positive, ranking_margin_negative, ranking_scale)
         return loss + classification_weight * ranking

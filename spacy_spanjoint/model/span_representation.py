@@ -63,17 +63,23 @@ class SpanRepresentation(nn.Module):
         embedding (see `embeddings.learned_embedding`).
     boundary_tokens (bool): Add the span's first and last token vectors as
         two more representations (gated or concatenated like the others).
+    width_embedding_size (Optional[int]): Size of the width embedding (SpERT:
+        25); None: d, as the gate needs.
     """
 
     def __init__(self, width: int, max_width: int, gated: bool = True, positional: bool = False,
-                 embedding_init_std: Optional[float] = None, boundary_tokens: bool = False):
+                 embedding_init_std: Optional[float] = None, boundary_tokens: bool = False,
+                 width_embedding_size: Optional[int] = None):
         super().__init__()
         self.max_width = max_width
         self.boundary_tokens = boundary_tokens
-        self.width_embedding = learned_embedding(max_width + 1, width, embedding_init_std)
-        n_parts = 5 if boundary_tokens else 3
-        self.fusion = GatedFusion([width] * n_parts, gated, positional=positional)
+        width_size = width if width_embedding_size is None else width_embedding_size
+        self.width_embedding = learned_embedding(max_width + 1, width_size, embedding_init_std)
+        widths = [width, width, width_size] + ([width, width] if boundary_tokens else [])
+        self.fusion = GatedFusion(widths, gated, positional=positional)
         self.output_width = self.fusion.output_width
+        # c(s) = v(s) o w, the span in a SpERT pair (SpERT.MT Eq. 15): no context x0
+        self.context_free_width = width + width_size
 
     def parts(self, token_vectors: Tensor, contexts: Tensor, spans: Tensor, span_window: Tensor) -> List[Tensor]:
         """The representations E1, E2, E3 of Eq. 5 for each span (then the
@@ -96,6 +102,15 @@ class SpanRepresentation(nn.Module):
             tables += [token_vectors, token_vectors]
             indices += [spans[:, 0], spans[:, 1] - 1]
         return tables, indices
+
+    def context_free(self, token_vectors: Tensor, spans: Tensor) -> Tensor:
+        """c(s) = v(s) o w: the max-pooled tokens and the width embedding, without
+        the context x0, as SpERT's relation classifier reads a span (SpERT.MT Eq. 15).
+
+        RETURNS (Tensor): (N, context_free_width).
+        """
+        pooled, widths = self.pooled_and_widths(token_vectors, spans)
+        return torch.cat([pooled, self.width_embedding(widths)], dim=-1)
 
     def pooled_and_widths(self, token_vectors: Tensor, spans: Tensor) -> Tuple[Tensor, Tensor]:
         """Max-pool of each span's tokens (Eq. 4) and its width, clipped to `max_width`."""

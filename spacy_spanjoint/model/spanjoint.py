@@ -102,6 +102,22 @@ class SpanJointModel(nn.Module):
         representation (`SpanRepresentation`; not in the papers).
     classifier_hidden_width (int): 0: linear classifiers (the papers); above
         0: one hidden ReLU layer of this width in each (not in the papers).
+    width_embedding_size (Optional[int]): Size of the width embedding (SpERT:
+        25); None: d. Other sizes need the spans concatenated (`gated` off).
+    pair_span_context (bool): The pair representation reads each span's full
+        representation E'_S, context x0 included (two-phase Eq. 7); False: its
+        c(s) = v(s) o w alone, as SpERT and SpERT.MT Eq. 15 do. False needs the
+        relation parts concatenated (`gated_relations` off).
+    classifier_init_std (Optional[float]): Initial standard deviation of the
+        classifiers' weights, their biases 0 (SpERT's N(0, 0.02), BERT's
+        initializer range); None: torch's default.
+    multi_label_relations (bool): SpERT's relation classifier: a sigmoid per
+        relation type, no none class, BCE summed over the types, every type
+        with a probability of at least `relation_threshold` predicted (0.4 in
+        SpERT). Single-phase softmax models only.
+    symmetric_canonical (bool): Train a symmetric relation in one direction,
+        the entity that starts first as its head, as SpERT does; False: as a
+        positive in both directions.
     """
 
     def __init__(
@@ -134,6 +150,11 @@ class SpanJointModel(nn.Module):
         token_case_features: bool = False,
         boundary_tokens: bool = False,
         classifier_hidden_width: int = 0,
+        width_embedding_size: Optional[int] = None,
+        pair_span_context: bool = True,
+        classifier_init_std: Optional[float] = None,
+        multi_label_relations: bool = False,
+        symmetric_canonical: bool = False,
     ):
         super().__init__()
         check_switches(two_phase, identification_heads, classification_loss, iou_weighted_identification,
@@ -148,12 +169,16 @@ class SpanJointModel(nn.Module):
         self.relation_threshold = relation_threshold
         self.max_entities_per_window = max_entities_per_window
         self.flat_entities = flat_entities
+        self.pair_span_context = pair_span_context
+        self.symmetric_canonical = symmetric_canonical
         self.spans = SpanRepresentation(width, max_span_width, gated, positional=positional_fusion,
-                                        embedding_init_std=embedding_init_std, boundary_tokens=boundary_tokens)
+                                        embedding_init_std=embedding_init_std, boundary_tokens=boundary_tokens,
+                                        width_embedding_size=width_embedding_size)
         logit_width = PhasedClassifier.class_width_for(n_entity_labels, two_phase, ranking)
         relations_gated = gated if gated_relations is None else gated_relations
+        pair_span_width = self.spans.output_width if pair_span_context else self.spans.context_free_width
         self.relations = RelationRepresentation(
-            self.spans.output_width, width, n_entity_labels, max_distance,
+            pair_span_width, width, n_entity_labels, max_distance,
             gated=relations_gated, binary_features=binary_features, multiclass_features=multiclass_features,
             logit_width=logit_width if entity_logits_in_pairs else 0, embedding_init_std=embedding_init_std,
         )
@@ -164,7 +189,14 @@ class SpanJointModel(nn.Module):
         self.relation_classifier = PhasedClassifier(
             self.relations.binary_width, self.relations.typed_width, n_relation_labels, two_phase,
             identification=identification_heads, ranking=ranking, hidden_width=classifier_hidden_width,
+            multi_label=multi_label_relations,
         )
+        if classifier_init_std is not None:
+            for linear in [*self.entity_classifier.modules(), *self.relation_classifier.modules()]:
+                if isinstance(linear, nn.Linear):
+                    nn.init.normal_(linear.weight, mean=0.0, std=classifier_init_std)
+                    if linear.bias is not None:
+                        nn.init.zeros_(linear.bias)
         self.dropout = nn.Dropout(dropout)
         self.token_case = TokenCaseFeature(width) if token_case_features else None
         # prediction scores the candidate spans without building E'_S (`entity_logits`);
@@ -223,10 +255,15 @@ class SpanJointModel(nn.Module):
         span_reprs = self.spans(token_vectors, contexts, spans, span_window)
         dropped = self.dropout(span_reprs)
         entity_logits = self.entity_classifier(dropped, dropped)
-        pairs, pair_targets = training_pairs(span_window[:n_gold], gold_relations, symmetric, self.pair_negatives)
+        pairs, pair_targets = training_pairs(
+            span_window[:n_gold], gold_relations, symmetric, self.pair_negatives,
+            entity_starts=gold_spans[:, 0] if self.symmetric_canonical else None,
+            multi_label=self.relation_classifier.multi_label,
+        )
         gold_logits = entity_logits[self.entity_classifier.class_key][:n_gold]
         relation_reprs, typed_reprs = self.relations(
-            token_vectors, span_reprs[:n_gold], gold_spans, pairs, gold_labels, gold_logits
+            token_vectors, self.pair_spans(token_vectors, gold_spans, span_reprs[:n_gold]), gold_spans, pairs,
+            gold_labels, gold_logits,
         )
         relation_logits = self.relation_classifier(self.dropout(relation_reprs), self.dropout(typed_reprs))
         output = {f"entity.{k}": v for k, v in entity_logits.items()}
@@ -262,25 +299,33 @@ class SpanJointModel(nn.Module):
         entities = entities[top]
         entity_spans, entity_labels = spans[entities], labels[entities]
         pairs = ordered_pairs(span_window[entities])
-        if span_reprs is None:
+        if not self.pair_span_context:
+            entity_reprs = None
+        elif span_reprs is None:
             entity_reprs = self.spans(token_vectors, contexts, entity_spans, span_window[entities])
         else:
             entity_reprs = span_reprs[entities]
         relation_reprs, typed_reprs = self.relations(
-            token_vectors, entity_reprs, entity_spans, pairs, entity_labels,
-            entity_logits[self.entity_classifier.class_key][entities],
+            token_vectors, self.pair_spans(token_vectors, entity_spans, entity_reprs), entity_spans, pairs,
+            entity_labels, entity_logits[self.entity_classifier.class_key][entities],
         )
-        is_relation, relation_labels, relation_scores = self.relation_classifier.decide(
+        rows, relation_labels, relation_scores = self.relation_classifier.decide_each(
             self.relation_classifier(relation_reprs, typed_reprs), self.relation_threshold, self.class_threshold
         )
         return {
             "entity_spans": entity_spans,
             "entity_labels": entity_labels,
             "entity_scores": scores[entities],
-            "relation_pairs": pairs[is_relation],
-            "relation_labels": relation_labels[is_relation],
-            "relation_scores": relation_scores[is_relation],
+            "relation_pairs": pairs[rows],
+            "relation_labels": relation_labels,
+            "relation_scores": relation_scores,
         }
+
+    def pair_spans(self, token_vectors: Tensor, spans: Tensor, span_reprs: Optional[Tensor]) -> Tensor:
+        """The spans as the pair representation reads them: E'_S (two-phase
+        Eq. 7), or c(s) = v(s) o w without the context with `pair_span_context`
+        off (SpERT; SpERT.MT Eq. 15)."""
+        return span_reprs if self.pair_span_context else self.spans.context_free(token_vectors, spans)
 
     def entity_logits(self, token_vectors: Tensor, contexts: Tensor, spans: Tensor,
                       span_window: Tensor) -> Tuple[Dict[str, Tensor], Optional[Tensor]]:
