@@ -176,3 +176,34 @@ def test_paper_spert_trains_and_predicts_several_types_per_pair(paper_spert):
     for relation in doc._.relations:
         by_pair.setdefault((relation.head, relation.tail), set()).add(relation.label)
     assert len(directed) > 1 and by_pair and all(directed <= labels for labels in by_pair.values())
+
+
+PAPER_PARTS = {
+    # what each paper names, and nothing else, differs from SpERT as published
+    "conll04_two_phase.cfg": {"two_phase", "gated", "gated_relations", "binary_features", "multiclass_features",
+                              "relation_threshold", "width_embedding_size", "pair_span_context",
+                              "multi_label_relations"},
+    "conll04_spertmt.cfg": {"span_negatives", "pair_negatives", "multi_label_relations", "identification_heads",
+                            "classification_loss", "iou_weighted_identification", "entity_logits_in_pairs",
+                            "class_threshold"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_PARTS))
+def test_paper_configs_differ_from_spert_only_in_their_papers_parts(name):
+    spert = load_config(PAPER_SPERT)
+    other = load_config(PAPER_SPERT.parent / name)
+    for section in ("paths", "system", "nlp", "corpora", "training", "initialize"):
+        assert other[section] == spert[section], section
+    assert other["components"]["transformer"] == spert["components"]["transformer"]
+    spert_model, other_model = spert["components"]["spanjoint"]["model"], other["components"]["spanjoint"]["model"]
+    changed = {k for k in spert_model.keys() | other_model.keys() if spert_model.get(k) != other_model.get(k)}
+    assert changed == PAPER_PARTS[name]
+
+
+def test_combined_paper_config_is_the_two_phase_one_with_spertmt_parts():
+    two_phase = load_config(PAPER_SPERT.parent / "conll04_two_phase.cfg")["components"]["spanjoint"]["model"]
+    combined = load_config(PAPER_SPERT.parent / "conll04_combined.cfg")["components"]["spanjoint"]["model"]
+    changed = {k for k in two_phase.keys() | combined.keys() if two_phase.get(k) != combined.get(k)}
+    assert changed == {"identification_heads", "classification_loss", "iou_weighted_identification",
+                       "entity_logits_in_pairs"}
