@@ -34,11 +34,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List
+from typing import Dict, List, Optional
 
 import typer
 
-from runs import gold_words, pyplot
+from runs import gold_words, machine, pyplot
 
 DOC_SIZES = [1000, 2000, 4000, 8000, 16000, 32000]
 QUICK_DOC_SIZES = [1000, 2000]
@@ -51,33 +51,6 @@ QUICK_BATCH_SIZES = [8, 32]
 def peak_memory_gib() -> float:
     """Peak resident memory of this process so far (Linux reports KiB)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
-
-
-def machine(gpu_id: int) -> dict:
-    """What the figures were measured on."""
-    import spacy
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    info = {
-        "cpu": cpu,
-        "cpu_cores": os.cpu_count(),
-        "cpu_cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "system": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "spacy": spacy.__version__,
-        "gpu_id": gpu_id,
-    }
-    if gpu_id >= 0:
-        info["gpu"] = torch.cuda.get_device_name(gpu_id)
-    return info
 
 
 def load_pipeline(model_dir: Path, gpu_id: int):
@@ -305,8 +278,13 @@ def measure_long_doc(model_dir: Path, test_path: Path, n_tokens: int, gpu_id: in
     }
 
 
-def measure_training(config_path: Path, train_path: Path, steps: int, full_epoch: bool, gpu_id: int) -> dict:
-    """Seconds per training epoch from real `nlp.update` steps (run in a fresh process)."""
+def measure_training(config_path: Path, train_path: Path, steps: int, full_epoch: bool, gpu_id: int,
+                     sections: Optional[Dict[str, dict]] = None) -> dict:
+    """Seconds per training epoch from real `nlp.update` steps (run in a fresh process).
+
+    sections (Optional[Dict[str, dict]]): Config blocks to replace, by dotted
+        path ("training.optimizer": {...}), for variants of the config.
+    """
     import spacy
     from spacy.training.initialize import init_nlp
     from spacy.util import load_config, registry, resolve_dot_names
@@ -315,6 +293,12 @@ def measure_training(config_path: Path, train_path: Path, steps: int, full_epoch
         spacy.require_gpu(gpu_id)
     overrides = {"paths.train": str(train_path), "paths.dev": str(train_path)}
     config = load_config(config_path, overrides=overrides, interpolate=False)
+    for path, block in (sections or {}).items():
+        *parents, name = path.split(".")
+        node = config
+        for parent in parents:
+            node = node[parent]
+        node[name] = block
     nlp = init_nlp(config, use_gpu=gpu_id)
     interpolated = nlp.config.interpolate()
     training = registry.resolve(interpolated["training"])

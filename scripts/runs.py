@@ -13,6 +13,7 @@ deletes the model weights. A run whose result.json exists is not repeated.
 import json
 import math
 import os
+import platform
 import shutil
 import statistics
 import subprocess
@@ -63,6 +64,33 @@ class Run(NamedTuple):
     overrides: Dict[str, str]
     train_corpus: Path
     eval_corpora: Dict[str, Path]
+
+
+def machine(gpu_id: int) -> dict:
+    """What the figures were measured on."""
+    import spacy
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    info = {
+        "cpu": cpu,
+        "cpu_cores": os.cpu_count(),
+        "cpu_cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "spacy": spacy.__version__,
+        "gpu_id": gpu_id,
+    }
+    if gpu_id >= 0:
+        info["gpu"] = torch.cuda.get_device_name(gpu_id)
+    return info
 
 
 def steps_per_epoch(train_corpus: Path, batch_size: int) -> int:

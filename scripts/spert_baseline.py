@@ -12,14 +12,13 @@ stopped; `scripts/spert_baseline_report.py` turns those files into the report.
 """
 import json
 import os
-import platform
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import typer
 
-from runs import Run, budget_overrides, execute
+from runs import Run, budget_overrides, execute, machine
 
 ROWS: Dict[str, Path] = {
     "paper": Path("configs/paper/conll04_spert.cfg"),
@@ -29,25 +28,12 @@ RESULTS = Path("reports/spert_baseline/runs")
 BATCH_SIZE = 2
 
 
-def machine() -> Dict[str, str]:
-    """The processor and core count a run was measured on."""
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": name, "cores": str(os.cpu_count())}
-
-
 def run_and_record(run: Run, row: str, budget: Dict[str, str], threads: int, results: Path) -> dict:
     """Train and score one run unless its result file exists; write it under `results`."""
     path = results / f"{row}_seed{run.seed}.json"
     if path.exists():
         return json.loads(path.read_text())
-    result = {"row": row, **execute(run, budget, threads, gpu_id=-1), "machine": machine()}
+    result = {"row": row, **execute(run, budget, threads, gpu_id=-1), "machine": machine(-1)}
     results.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")

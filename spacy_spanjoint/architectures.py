@@ -25,6 +25,7 @@ def build_transformer_encoder(
     case_token_types: bool = False,
     max_grad_norm: Optional[float] = None,
     predict_precision: str = "float32",
+    train_precision: str = "float32",
 ) -> Model:
     """spacy-transformers' TransformerModel.v3, with offline packaged encoders,
     windows bounded by word pieces and long documents encoded in chunks
@@ -44,8 +45,9 @@ def build_transformer_encoder(
         None: off (thinc's per-weight `grad_clip` still applies).
     predict_precision (str): The encoder's precision at prediction on a CPU:
         "float32", "bfloat16" (autocast) or "auto" (bfloat16 where the CPU has
-        native bfloat16 units); training and GPUs always use float32
-        (`spacy_spanjoint.precision`).
+        native bfloat16 units); GPUs always use float32 (`spacy_spanjoint.precision`).
+    train_precision (str): The same for the encoder's training forward pass
+        (weights, gradients and the optimizer stay float32; default float32).
     Other arguments are passed to `spacy-transformers.TransformerModel.v3`.
     """
     return BoundedTransformerModel(
@@ -59,6 +61,7 @@ def build_transformer_encoder(
         case_token_types=case_token_types,
         max_grad_norm=max_grad_norm,
         predict_precision=predict_precision,
+        train_precision=train_precision,
     )
 
 

@@ -20,6 +20,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, torch2xp, xp2torch
 
 from .gradient_clipping import clip_gradient_norm
+from .optimizers import step_torch_weights
 from .layers import GoldBatch, SpanJointOutput, build_torch_head
 from .model.losses import joint_loss
 from .relations import SYMMETRIC_LABELS_KEY, Relation, register_extensions
@@ -264,7 +265,8 @@ class SpanJoint(TrainablePipe):
         scale = self.model.attrs["head_learn_rate_scale"]
         for layer in head:
             clip_gradient_norm(layer, self.model.attrs.get("max_grad_norm"))
-            layer.finish_update(ScaledOptimizer(sgd, scale) if scale != 1.0 else sgd)
+            if not step_torch_weights(layer, sgd, lr_scale=scale):
+                layer.finish_update(ScaledOptimizer(sgd, scale) if scale != 1.0 else sgd)
 
     def _gold_batch(self, examples: Sequence[Example]) -> GoldBatch:
         """Gold entities and relations of a batch in batch-global token offsets."""

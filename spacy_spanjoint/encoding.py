@@ -32,7 +32,8 @@ from transformers.file_utils import ModelOutput
 from .averaging import use_averaged_params
 from .case_token_types import add_case_token_types, with_case_token_types
 from .gradient_clipping import check_max_grad_norm, clip_gradient_norm
-from .precision import check_precision, effective_precision, outputs_to_float32, prediction_autocast
+from .optimizers import step_torch_weights
+from .precision import check_precision, effective_precision, outputs_to_float32, prediction_autocast, uses_bfloat16
 from .quantization import refuse_if_quantized
 from .windows import fit_windows
 
@@ -152,7 +153,8 @@ class BoundedTransformerModel(TransformerModel):
       each update (`spacy_spanjoint.gradient_clipping`).
     - With `predict_precision` "bfloat16" (or "auto" on a CPU with native
       bfloat16), prediction on the CPU runs the encoder under bfloat16
-      autocast (`spacy_spanjoint.precision`); training stays in float32.
+      autocast (`spacy_spanjoint.precision`); `train_precision` does the same
+      for the training forward pass (float32 weights and gradients).
 
     The other arguments are those of `TransformerModel`.
     max_chunk_items (int): Largest chunk, in padded word pieces (windows x
@@ -163,13 +165,16 @@ class BoundedTransformerModel(TransformerModel):
         None: no clipping beyond the optimizer's own.
     predict_precision (str): "float32", "bfloat16" or "auto" (see
         `spacy_spanjoint.precision`).
+    train_precision (str): The same for the training forward pass.
     """
 
     def __init__(self, *args, max_chunk_items: int = 4096, case_token_types: bool = False,
-                 max_grad_norm: Optional[float] = None, predict_precision: str = "float32", **kwargs):
+                 max_grad_norm: Optional[float] = None, predict_precision: str = "float32",
+                 train_precision: str = "float32", **kwargs):
         super().__init__(*args, **kwargs)
         check_max_grad_norm(max_grad_norm)
         check_precision(predict_precision)
+        check_precision(train_precision)
         use_averaged_params(self)
         self._func = bounded_forward
         self.attrs["max_chunk_items"] = max_chunk_items
@@ -178,13 +183,16 @@ class BoundedTransformerModel(TransformerModel):
         # not an attr: thinc restores attrs from the saved weights, and this
         # setting must follow the config a pipeline is loaded with
         self.predict_precision = predict_precision
+        self.train_precision = train_precision
         if case_token_types:
             self.attrs["set_transformer"] = set_transformer_with_case_types
 
     def finish_update(self, optimizer) -> None:
-        """Clip the gradient to `max_grad_norm` (when set), then update."""
+        """Clip the gradient to `max_grad_norm` (when set), then update (with
+        torch's fused AdamW for a `spacy_spanjoint.optimizers.TorchAdamW`)."""
         clip_gradient_norm(self, self.attrs.get("max_grad_norm"))
-        super().finish_update(optimizer)
+        if not step_torch_weights(self, optimizer):
+            super().finish_update(optimizer)
 
     def to_bytes(self) -> bytes:
         refuse_if_quantized(self, "saved")
@@ -196,6 +204,7 @@ class BoundedTransformerModel(TransformerModel):
         for name in ("max_chunk_items", "case_token_types", "set_transformer", "max_grad_norm"):
             copied.attrs[name] = self.attrs[name]
         copied.predict_precision = self.predict_precision
+        copied.train_precision = self.train_precision
         return copied
 
 
@@ -316,7 +325,7 @@ def bounded_forward(model: TransformerModel, docs: List[Doc], is_train: bool) ->
     align = fill_empty_tokens(align, _window_of_tokens(nested, len(align.lengths)), seq_len)
     lengths = numpy.asarray(wordpieces.lengths, dtype="int64")
     chunks = _chunks(lengths, model.attrs["max_chunk_items"])
-    encode = transformer if is_train else _predicting_with_precision(model, transformer)
+    encode = _encoding_with_precision(model, transformer, is_train)
     with torch.inference_mode(not is_train):
         if len(chunks) == 1:
             model_output, backprop_chunk = encode(wordpieces, is_train)
@@ -347,10 +356,16 @@ def bounded_forward(model: TransformerModel, docs: List[Doc], is_train: bool) ->
     return batch, backprop
 
 
-def _predicting_with_precision(model: TransformerModel, transformer: Model) -> Callable:
-    """The transformer layer's prediction call under the model's `predict_precision`
-    (an int8-quantized encoder always runs as quantized)."""
-    if effective_precision(model) != "bfloat16":
+def _encoding_with_precision(model: TransformerModel, transformer: Model, is_train: bool) -> Callable:
+    """The transformer layer's call under the model's `train_precision` or
+    `predict_precision` (an int8-quantized encoder always predicts as quantized).
+    The bfloat16 hidden states are cast to float32, so the gradient flows back
+    through the cast into the autocast graph."""
+    if is_train:
+        bfloat16 = uses_bfloat16(getattr(model, "train_precision", "float32"), model.transformer.device)
+    else:
+        bfloat16 = effective_precision(model) == "bfloat16"
+    if not bfloat16:
         return transformer
 
     def encode(wordpieces: WordpieceBatch, is_train: bool):

@@ -1,4 +1,4 @@
-"""The encoder's precision at prediction on a CPU: float32, or bfloat16 autocast.
+"""The encoder's precision on a CPU: float32, or bfloat16 autocast.
 
 The transformer's forward pass is most of the prediction time (about 90% on
 CoNLL04, see the README's *Speed and scale*). On processors with native
@@ -6,11 +6,12 @@ bfloat16 matrix units (Intel AMX or AVX512-BF16), running it under
 `torch.autocast` to bfloat16 is much faster (the README has the measured
 speed-up), and the hidden states differ from float32 by the rounding of an
 8-bit mantissa. The hidden states are cast back to float32 before pooling, so
-the span model always computes in float32. Training never uses it:
-`begin_update` runs in float32 whatever the setting, so only prediction (and
-the dev evaluation during training) changes.
+the span model always computes in float32. `predict_precision` sets it for
+prediction (and the dev evaluation during training); `train_precision` for the
+training forward pass, whose backward pass then runs through the autocast
+graph while the weights, their gradients and the optimizer stay float32.
 
-Settings (`predict_precision` of `spacy-spanjoint.TransformerEncoder.v1`):
+Settings (`predict_precision` and `train_precision` of `spacy-spanjoint.TransformerEncoder.v1`):
 - "float32": no autocast.
 - "bfloat16": autocast to bfloat16 on the CPU. Without native bfloat16 units
   the processor emulates it, usually slower than float32 (not measured here).

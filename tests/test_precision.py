@@ -1,12 +1,14 @@
-"""bfloat16 prediction of the encoder (`predict_precision`): autocast at
-prediction only, float32 hidden states for the span model, close predictions,
-and a clear error for an unknown setting."""
+"""bfloat16 autocast of the encoder: at prediction (`predict_precision`) and in
+the training forward pass (`train_precision`), float32 hidden states for the
+span model, float32 weights and gradients, close predictions, and a clear
+error for an unknown setting."""
 import json
 
 import numpy
 import pytest
 import spacy
 import torch
+from thinc.api import Adam
 from typer.testing import CliRunner
 
 from spacy_spanjoint import quantize_encoder
@@ -64,6 +66,25 @@ def test_training_stays_float32_under_bfloat16_prediction(saved_pipeline):
     losses = nlp.update(examples, losses={})
     assert numpy.isfinite(losses["spanjoint"]) and losses["spanjoint"] > 0
     assert dtypes and set(dtypes) == {torch.float32}
+
+
+def test_bfloat16_training_autocasts_the_forward_pass_and_keeps_float32_gradients(saved_pipeline):
+    nlp = spacy.load(saved_pipeline, config={"components": {"transformer": {"model": {"train_precision": "bfloat16"}}}})
+    trf = nlp.get_pipe("transformer").model
+    dtypes = record_linear_dtypes(nlp)
+    examples = make_examples(nlp.vocab)
+    for example in examples:
+        example.predicted = nlp.get_pipe("sentencizer")(example.predicted)
+    optimizer = Adam(0.001)
+    before = [p.detach().clone() for p in trf.transformer.parameters()]
+    losses = [nlp.update(examples, sgd=optimizer, losses={})["spanjoint"] for _ in range(3)]
+    assert all(numpy.isfinite(losses)) and losses[-1] < losses[0]
+    assert dtypes and set(dtypes) == {torch.bfloat16}
+    after = list(trf.transformer.parameters())
+    assert all(p.dtype == torch.float32 for p in after)
+    assert any(not torch.equal(b, a) for b, a in zip(before, after))  # the encoder learned
+    nlp("John Smith lives in New York.")  # prediction keeps predict_precision (float32 here)
+    assert dtypes[-1] == torch.float32
 
 
 def test_the_setting_is_saved_with_the_pipeline(saved_pipeline, tmp_path):

@@ -207,3 +207,37 @@ def test_combined_paper_config_is_the_two_phase_one_with_spertmt_parts():
     changed = {k for k in two_phase.keys() | combined.keys() if two_phase.get(k) != combined.get(k)}
     assert changed == {"identification_heads", "classification_loss", "iou_weighted_identification",
                        "entity_logits_in_pairs"}
+
+
+def weight_updates(tiny_encoder_path, optimizer, steps: int = 3) -> numpy.ndarray:
+    """How a few updates with `optimizer` move the tiny shipped pipeline's torch weights."""
+    from test_averaging import torch_shims, weights_of
+    from test_spanjoint_component import make_nlp
+
+    nlp = make_nlp(tiny_encoder_path)
+    examples = make_examples(nlp.vocab)
+    nlp.initialize(lambda: examples)
+
+    def flat_weights():
+        return numpy.concatenate([numpy.asarray(w, dtype="float64").ravel()
+                                  for _, shim in torch_shims(nlp) for w in weights_of(shim).values()])
+
+    before = flat_weights()
+    for _ in range(steps):
+        nlp.update(examples, sgd=optimizer, losses={})
+    return flat_weights() - before
+
+
+def test_torch_adamw_updates_as_thinc_adam_does(tiny_encoder_path):
+    settings = dict(L2=0.01, beta1=0.9, beta2=0.999, eps=1e-8, no_decay=("bias", "LayerNorm.weight"))
+    thinc_path = registry.optimizers.get("spacy-spanjoint.AdamW.v1")(0.001, **settings)
+    torch_path = registry.optimizers.get("spacy-spanjoint.TorchAdamW.v1")(0.001, **settings)
+    expected = weight_updates(tiny_encoder_path, thinc_path)
+    found = weight_updates(tiny_encoder_path, torch_path)
+    # the torch path ran, once per torch module (encoder, span model); thinc's kept no state
+    assert len(torch_path.torch_optimizers) == 2 and not torch_path.mom1 and thinc_path.mom1
+    assert not numpy.array_equal(expected, found)
+    # the same updates up to where eps enters (it matters for weights with tiny gradients)
+    cosine = expected @ found / (numpy.linalg.norm(expected) * numpy.linalg.norm(found))
+    assert cosine > 0.999
+    assert numpy.linalg.norm(found) == pytest.approx(numpy.linalg.norm(expected), rel=0.01)
