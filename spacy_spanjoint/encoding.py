@@ -31,6 +31,7 @@ from transformers.file_utils import ModelOutput
 
 from .averaging import use_averaged_params
 from .case_token_types import add_case_token_types, with_case_token_types
+from .encoder_loading import use_safe_loading
 from .gradient_clipping import check_max_grad_norm, clip_gradient_norm
 from .precision import check_precision, effective_precision, outputs_to_float32, prediction_autocast
 from .quantization import refuse_if_quantized
@@ -153,6 +154,8 @@ class BoundedTransformerModel(TransformerModel):
     - With `predict_precision` "bfloat16" (or "auto" on a CPU with native
       bfloat16), prediction on the CPU runs the encoder under bfloat16
       autocast (`spacy_spanjoint.precision`); training stays in float32.
+    - Loading never runs code stored with the encoder, and never writes a
+      stored tokenizer file outside its folder (`spacy_spanjoint.encoder_loading`).
 
     The other arguments are those of `TransformerModel`.
     max_chunk_items (int): Largest chunk, in padded word pieces (windows x
@@ -171,6 +174,7 @@ class BoundedTransformerModel(TransformerModel):
         check_max_grad_norm(max_grad_norm)
         check_precision(predict_precision)
         use_averaged_params(self)
+        use_safe_loading(self)  # after the averaging, whose shim class it extends
         self._func = bounded_forward
         self.attrs["max_chunk_items"] = max_chunk_items
         self.attrs["case_token_types"] = case_token_types
