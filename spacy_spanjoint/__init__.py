@@ -6,11 +6,21 @@ spaCy through the package's entry points, so `spacy.load` of a saved pipeline
 needs no import.
 """
 from .quantization import quantize_encoder
-from .relations import Relation, register_extensions, triples
+from .relations import Relation, concat_docs, register_extensions, span_as_doc, triples
 from .visualize import render, serve
 
 __version__ = "0.1.0"
 
 register_extensions()
 
-__all__ = ["Relation", "quantize_encoder", "register_extensions", "render", "serve", "triples", "__version__"]
+__all__ = [
+    "Relation",
+    "concat_docs",
+    "quantize_encoder",
+    "register_extensions",
+    "render",
+    "serve",
+    "span_as_doc",
+    "triples",
+    "__version__",
+]

@@ -6,8 +6,9 @@ function with `@app.command(...)`; `python -m spacy_spanjoint` and the
 """
 
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List, NoReturn, Optional
+from typing import Any, Dict, Iterator, List, NoReturn, Optional
 
 import srsly
 import typer
@@ -18,12 +19,14 @@ from .corpus import (
     CorpusError,
     Problem,
     count_dropped,
+    count_ents_fallbacks,
     docs_to_spert,
     read_docbin,
     read_spert_json,
     write_docbin,
     write_spert_json,
 )
+from .outputs import OutputError, atomic_path, check_not_input
 from .stats import DISTANCE_DEFINITION, corpus_stats, count_annotations
 
 app = typer.Typer(
@@ -42,6 +45,53 @@ SPANS_KEY_OPTION = typer.Option(
 
 def _input_file(help: str) -> Any:
     return typer.Argument(..., help=help, exists=True, dir_okay=False)
+
+
+def _refuse_overwriting_inputs(output_path: Path, *inputs: Optional[Path]) -> None:
+    try:
+        check_not_input(output_path, *inputs)
+    except OutputError as err:
+        msg.fail("Refusing to overwrite an input", str(err), exits=1)
+
+
+@contextmanager
+def _writing(output_path: Path) -> Iterator[None]:
+    """Turn a failure to write the output into a one-line error (the writers
+    are atomic, so an existing output is left as it was)."""
+    try:
+        yield
+    except OutputError as err:
+        msg.fail(f"Could not write {output_path}", str(err), exits=1)
+    except OSError as err:
+        msg.fail(f"Could not write {output_path}", f"{err.strerror or err} ({err.filename or output_path})", exits=1)
+
+
+def _load_pipeline(model: str, config: Optional[Dict[str, Any]] = None) -> Any:
+    import spacy
+
+    try:
+        return spacy.load(model, config=config or {})
+    except (OSError, ValueError) as err:
+        msg.fail(f"Could not load the pipeline {model!r}", str(err), exits=1)
+
+
+def _read_docbin(path: Path, vocab: Any = None) -> List[Any]:
+    try:
+        return read_docbin(path, vocab)
+    except CorpusError as err:
+        _fail(err.problems)
+
+
+def _warn_about_entities(docs: List[Any], spans_key: str) -> None:
+    fallbacks = count_ents_fallbacks(docs, spans_key)
+    if fallbacks:
+        msg.warn(f"{fallbacks} of {len(docs)} docs have no doc.spans[{spans_key!r}]: their doc.ents were used as entities")
+    elif docs and not any(spans_key in doc.spans or doc.ents for doc in docs):
+        keys = sorted({key for doc in docs for key in doc.spans})
+        msg.warn(
+            f"No doc has entities in doc.spans[{spans_key!r}] or doc.ents"
+            + (f" (doc.spans keys found: {', '.join(keys)}; see --spans-key)" if keys else "")
+        )
 
 
 @app.command("convert")
@@ -65,16 +115,23 @@ def convert_cli(
     Any invalid input fails the conversion with the list of all problems,
     unless --skip-invalid is given.
     """
+    _refuse_overwriting_inputs(output_path, input_path, types_path)
     try:
         docs, problems = read_spert_json(
             input_path, types_path, skip_invalid=skip_invalid, spans_key=spans_key
         )
     except CorpusError as err:
         _fail(err.problems)
-    if problems:
-        _report_dropped(problems)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    write_docbin(docs, output_path)
+    duplicates = [problem for problem in problems if not problem.fatal]
+    dropped = [problem for problem in problems if problem.fatal]
+    if duplicates:
+        _report_duplicates(duplicates)
+    if dropped:
+        _report_dropped(dropped)
+        if not docs:
+            msg.fail(f"No valid sentence left in {input_path}: nothing written", exits=1)
+    with _writing(output_path):
+        write_docbin(docs, output_path)
     _report_written("Converted", docs, spans_key, output_path)
 
 
@@ -89,13 +146,15 @@ def export_cli(
     Relation heads and tails become indices of the entities with the same
     offsets; a relation whose offsets match no entity is an error.
     """
-    docs = read_docbin(input_path)
+    _refuse_overwriting_inputs(output_path, input_path)
+    docs = _read_docbin(input_path)
+    _warn_about_entities(docs, spans_key)
     try:
         sentences = docs_to_spert(docs, spans_key=spans_key, file=str(input_path))
     except CorpusError as err:
         _fail(err.problems)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    write_spert_json(sentences, output_path)
+    with _writing(output_path):
+        write_spert_json(sentences, output_path)
     _report_written("Exported", docs, spans_key, output_path)
 
 
@@ -118,11 +177,14 @@ def stats_cli(
     of the two-phase paper. Entity distance: the number of tokens strictly
     between the head and tail spans (0 when they touch or overlap).
     """
-    stats = corpus_stats(read_docbin(input_path), spans_key=spans_key)
-    _print_stats(stats)
     output_path = output_path or input_path.with_suffix(".stats.json")
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(output_path, stats)
+    _refuse_overwriting_inputs(output_path, input_path)
+    docs = _read_docbin(input_path)
+    _warn_about_entities(docs, spans_key)
+    stats = corpus_stats(docs, spans_key=spans_key)
+    _print_stats(stats)
+    with _writing(output_path), atomic_path(output_path) as temporary:
+        srsly.write_json(temporary, stats)
     msg.good(f"Saved statistics to {output_path}")
 
 
@@ -138,6 +200,16 @@ def _fail(problems: List[Problem]) -> NoReturn:
     msg.fail(f"{len(problems)} problem(s) found")
     _list_problems(problems)
     raise typer.Exit(code=1)
+
+
+def _report_duplicates(duplicates: List[Problem]) -> None:
+    sentences = sorted({(problem.index, repr(problem.orig_id)) for problem in duplicates})
+    names = ", ".join(f"sentence {index} (orig_id {orig_id})" for index, orig_id in sentences[:MAX_LISTED_PROBLEMS])
+    more = f" and {len(sentences) - MAX_LISTED_PROBLEMS} more" if len(sentences) > MAX_LISTED_PROBLEMS else ""
+    msg.warn(
+        f"Dropped {len(duplicates)} exact duplicate relation(s) (same head, tail and type) "
+        f"in {len(sentences)} sentence(s): {names}{more}"
+    )
 
 
 def _report_dropped(problems: List[Problem]) -> None:
@@ -256,6 +328,7 @@ def prepare_package_cli(
     """
     from .packaging import prepare_pipeline
 
+    _refuse_overwriting_inputs(output_path, model_path)
     meta = prepare_pipeline(model_path, output_path, name=name, version=version)
     msg.good(
         f"Saved {meta['lang']}_{meta['name']} {meta['version']} to {output_path}",
@@ -275,30 +348,45 @@ def predict_cli(
     precision: Optional[str] = typer.Option(
         None, "--precision", help="Encoder precision: float32, bfloat16 or auto (default: the pipeline's own setting)"
     ),
+    input_format: Optional[str] = typer.Option(
+        None, "--input-format", help="txt or jsonl (default: txt for a .txt file, else jsonl; set it for a pipe)"
+    ),
+    escape_formulas: bool = typer.Option(
+        True,
+        "--escape-formulas/--keep-formulas",
+        help="CSV: prefix text cells starting with = + - @ with ' so spreadsheets do not run them as formulas",
+    ),
 ) -> None:
     """Predict entities and relations for every document of a file.
 
     jsonl: the input fields plus entities (character offsets, label, score) and
     relations (head and tail index into the entities, label, score).
     csv: one triple a row. spert: the SpERT JSON corpus format.
-    A bad input line is reported with its line number and skipped; the command
-    then exits with code 1 after writing everything else.
+    A bad input line is reported as FILE:LINE: REASON and skipped; the command
+    then exits with code 1 after writing everything else. The output is
+    written to a temporary file that replaces it at the end, and never the input.
     With --int8 the encoder runs int8 dynamic quantization (CPU only); with
     --precision bfloat16 it runs under bfloat16 autocast (`spacy_spanjoint.precision`).
     """
-    import spacy
     from tqdm import tqdm
 
     from .precision import PRECISIONS
-    from .predict import FORMATS, count_lines, predict_file
+    from .predict import FORMATS, INPUT_FORMATS, count_lines, predict_file, require_spanjoint
     from .quantization import quantize_encoder
 
     if output_format not in FORMATS:
         msg.fail(f"Unknown --format {output_format!r}; expected one of {', '.join(FORMATS)}", exits=1)
     if precision is not None and precision not in PRECISIONS:
         msg.fail(f"Unknown --precision {precision!r}; expected one of {', '.join(PRECISIONS)}", exits=1)
+    if input_format is not None and input_format not in INPUT_FORMATS:
+        msg.fail(f"Unknown --input-format {input_format!r}; expected one of {', '.join(INPUT_FORMATS)}", exits=1)
+    _refuse_overwriting_inputs(output_path, input_path)
     overrides = {} if precision is None else {"components": {"transformer": {"model": {"predict_precision": precision}}}}
-    nlp = spacy.load(model, config=overrides)
+    nlp = _load_pipeline(model, overrides)
+    try:
+        require_spanjoint(nlp)
+    except ValueError as err:
+        msg.fail(f"Cannot predict with {model!r}", str(err), exits=1)
     if int8:
         quantize_encoder(nlp)
     with tqdm(total=count_lines(input_path), unit="doc", desc="predict", leave=False) as bar:
@@ -312,9 +400,11 @@ def predict_cli(
                 bar.update(1)
                 yield item
 
-        written, problems = predict_file(
-            nlp, input_path, output_path, output_format, batch_size, n_process, report, counted
-        )
+        with _writing(output_path):
+            written, problems = predict_file(
+                nlp, input_path, output_path, output_format, batch_size, n_process, report, counted,
+                escape_formulas=escape_formulas, input_format=input_format,
+            )
     msg.good(f"Wrote {written} documents to {output_path} ({output_format})")
     if problems:
         msg.fail(f"Skipped {len(problems)} bad input line(s) of {input_path}", exits=1)
@@ -340,14 +430,17 @@ def visualize_cli(
     Entities are highlighted (nested ones stacked) and relations drawn as arcs
     from head to tail; each is marked TP, FP or missed.
     """
-    import spacy
     from spacy.tokens import Doc
 
+    from .outputs import atomic_output
     from .predict import spans_key_of
     from .visualize import render, screenshot
 
-    nlp = spacy.load(model)
-    gold = read_docbin(gold_path, nlp.vocab)[start:]
+    _refuse_overwriting_inputs(output_path, gold_path)
+    if screenshot_path is not None:
+        _refuse_overwriting_inputs(screenshot_path, gold_path, output_path)
+    nlp = _load_pipeline(model)
+    gold = _read_docbin(gold_path, nlp.vocab)[start:]
     if with_relations:
         gold = [doc for doc in gold if doc._.relations]
     gold = gold[:limit]
@@ -355,8 +448,8 @@ def visualize_cli(
     predicted = list(nlp.pipe(inputs))
     titles = [f"{i + 1}. {gold_path.name} orig_id {doc._.orig_id}" for i, doc in enumerate(gold)]
     page = render(predicted, gold=gold, page=True, jupyter=False, spans_key=spans_key_of(nlp), titles=titles)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    output_path.write_text(page, encoding="utf8")
+    with _writing(output_path), atomic_output(output_path) as file:
+        file.write(page)
     msg.good(f"Saved {len(gold)} documents to {output_path}")
     if screenshot_path is not None:
         try:

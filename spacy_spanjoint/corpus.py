@@ -31,6 +31,12 @@ they are raised together as a `CorpusError`. With `skip_invalid=True` only the
 invalid items are dropped (an invalid sentence, an invalid entity together
 with the relations that use it, an invalid relation) and the problems are
 returned, so the caller can report what was dropped and why.
+
+Exact duplicate relations (the same head, tail and type twice in one
+sentence, as in some public releases of standard corpora) are not errors: the
+copies are dropped and returned as problems with `fatal=False`, so the caller
+can warn about them. A corpus without duplicates still round-trips byte for
+byte.
 """
 
 import json
@@ -41,6 +47,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
+from .outputs import atomic_path
 from .relations import SYMMETRIC_LABELS_KEY, Relation, register_extensions
 
 # Default `doc.spans` key of the entities, shared with the component.
@@ -69,6 +76,8 @@ class Problem:
     reason (str): Short category, used to count dropped items.
     item (str): What the problem invalidates, and what `skip_invalid` drops:
         "file", "sentence", "entity" or "relation".
+    fatal (bool): False for what is dropped without `skip_invalid` (an exact
+        duplicate relation): a warning, not an error.
     """
 
     file: str
@@ -78,6 +87,7 @@ class Problem:
     message: str
     reason: str
     item: str
+    fatal: bool = True
 
     def __str__(self) -> str:
         where = [self.file]
@@ -193,8 +203,8 @@ def read_spert_json(
     vocab (Optional[Vocab]): The vocab of the Docs; a new one if None.
     spans_key (str): The `doc.spans` key for the entities.
     RETURNS (Tuple[List[Doc], List[Problem]]): The Docs, one per sentence kept,
-        and the problems behind what was dropped (empty without
-        `skip_invalid`).
+        and the problems behind what was dropped: without `skip_invalid`, only
+        the exact duplicate relations (`fatal=False`).
     RAISES (CorpusError): If a file is unreadable or malformed, or if any
         sentence is invalid and `skip_invalid` is False.
     """
@@ -245,8 +255,10 @@ def spert_to_docs(
         problems.extend(found)
         if doc is not None:
             docs.append(doc)
-    if problems and not skip_invalid:
-        raise CorpusError(problems)
+    if not skip_invalid:
+        errors = [problem for problem in problems if problem.fatal]
+        if errors:
+            raise CorpusError(errors)
     return docs, problems
 
 
@@ -287,7 +299,8 @@ def write_spert_json(sentences: List[Dict[str, Any]], path: PathLike) -> None:
     sentences (List[Dict[str, Any]]): The data, e.g. from `docs_to_spert`.
     path (str / Path): The output file.
     """
-    Path(path).write_text(json.dumps(sentences), encoding="utf8")
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(sentences), encoding="utf8")
 
 
 def write_docbin(docs: Iterable[Doc], path: PathLike) -> None:
@@ -295,9 +308,11 @@ def write_docbin(docs: Iterable[Doc], path: PathLike) -> None:
     the symmetric labels (all in `user_data`).
 
     docs (Iterable[Doc]): The Docs.
-    path (str / Path): The output file.
+    path (str / Path): The output file, replaced only once complete.
     """
-    DocBin(docs=docs, store_user_data=True).to_disk(path)
+    doc_bin = DocBin(docs=docs, store_user_data=True)
+    with atomic_path(path) as temporary:
+        doc_bin.to_disk(temporary)
 
 
 def read_docbin(path: PathLike, vocab: Optional[Vocab] = None) -> List[Doc]:
@@ -308,11 +323,53 @@ def read_docbin(path: PathLike, vocab: Optional[Vocab] = None) -> List[Doc]:
 
     path (str / Path): The `.spacy` file.
     vocab (Optional[Vocab]): The vocab of the Docs; a new one if None.
-    RETURNS (List[Doc]): The Docs.
+    RETURNS (List[Doc]): The Docs, their relations checked.
+    RAISES (CorpusError): If the file cannot be read, is not a DocBin, or
+        holds relation records that do not fit their Doc (each such Doc is
+        named by its index and orig_id).
     """
     register_extensions()
     vocab = vocab if vocab is not None else Vocab()
-    return list(DocBin().from_disk(path).get_docs(vocab))
+    try:
+        docs = list(DocBin().from_disk(path).get_docs(vocab))
+    except OSError as err:
+        raise _file_error(path, f"cannot read file: {err.strerror or err}", "unreadable file") from None
+    except Exception as err:  # msgpack, zlib and spaCy each raise their own errors on foreign bytes
+        message = f"not a .spacy file (spaCy DocBin): {type(err).__name__}: {err}"
+        raise _file_error(path, message, "not a DocBin") from None
+    problems = []
+    for index, doc in enumerate(docs):
+        try:
+            doc._.relations
+        except ValueError as err:
+            where = _Location(str(path), index, doc._.orig_id)
+            problems.append(where.problem("relations", str(err), "corrupt relations", "sentence"))
+    if problems:
+        raise CorpusError(problems)
+    return docs
+
+
+def entity_spans(doc: Doc, spans_key: str = ENTITIES_KEY) -> Sequence[Span]:
+    """The entities of a Doc: `doc.spans[spans_key]`, or `doc.ents` when the
+    Doc has no such span group (e.g. Docs of an NER corpus).
+
+    doc (Doc): The Doc.
+    spans_key (str): The `doc.spans` key of the entities.
+    RETURNS (Sequence[Span]): The entity spans.
+    """
+    if spans_key in doc.spans:
+        return doc.spans[spans_key]
+    return doc.ents
+
+
+def count_ents_fallbacks(docs: Iterable[Doc], spans_key: str = ENTITIES_KEY) -> int:
+    """The number of Docs whose entities `entity_spans` takes from `doc.ents`.
+
+    docs (Iterable[Doc]): The Docs.
+    spans_key (str): The `doc.spans` key of the entities.
+    RETURNS (int): Docs without `doc.spans[spans_key]` but with `doc.ents`.
+    """
+    return sum(1 for doc in docs if spans_key not in doc.spans and doc.ents)
 
 
 def _load_json(path: PathLike) -> Any:
@@ -329,6 +386,9 @@ def _load_json(path: PathLike) -> Any:
     except json.JSONDecodeError as err:
         message = f"malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}"
         raise _file_error(path, message, "malformed JSON") from None
+    except RecursionError:
+        message = "JSON nested too deeply to read (a corpus needs four levels)"
+        raise _file_error(path, message, "malformed JSON") from None
 
 
 def _file_error(path: PathLike, message: str, reason: str) -> CorpusError:
@@ -343,8 +403,8 @@ class _Location:
         self.index = index
         self.orig_id = orig_id
 
-    def problem(self, field: str, message: str, reason: str, item: str) -> Problem:
-        return Problem(self.file, self.index, self.orig_id, field, message, reason, item)
+    def problem(self, field: str, message: str, reason: str, item: str, fatal: bool = True) -> Problem:
+        return Problem(self.file, self.index, self.orig_id, field, message, reason, item, fatal)
 
 
 def _sentence_to_doc(
@@ -360,7 +420,7 @@ def _sentence_to_doc(
     relation_ok, relation_problems = _check_relations(relations, entity_ok, types, where)
     tokens = sentence["tokens"]
     # The text is not part of the format: one space between tokens.
-    doc = Doc(vocab, words=tokens, spaces=[True] * (len(tokens) - 1) + [False])
+    doc = Doc(vocab, words=tokens, spaces=[True] * (len(tokens) - 1) + [False] if tokens else [])
     doc.spans[spans_key] = [
         Span(doc, entity["start"], entity["end"], label=entity["type"])
         for entity, ok in zip(entities, entity_ok)
@@ -405,11 +465,8 @@ def _check_sentence(sentence: Any, where: _Location) -> List[Problem]:
                 )
             )
     tokens = sentence.get("tokens")
+    # An empty token list is an empty Doc (what `predict` writes for an empty text).
     if isinstance(tokens, list):
-        if not tokens:
-            problems.append(
-                where.problem("tokens", "empty token list", "empty token list", "sentence")
-            )
         for i, token in enumerate(tokens):
             # spaCy refuses empty words, so "" is as unusable as a number.
             if not isinstance(token, str) or not token:
@@ -548,12 +605,15 @@ def _check_relations(
         if not found:
             key = (relation["head"], relation["tail"], relation["type"])
             if key in first_with_key:
+                # The same head, tail and type: the copy adds nothing, so it is
+                # dropped with a warning rather than failing the corpus.
                 found.append(
                     where.problem(
                         field,
-                        f"duplicate of relations[{first_with_key[key]}]",
+                        f"exact duplicate of relations[{first_with_key[key]}], dropped",
                         "duplicate relation",
                         "relation",
+                        fatal=False,
                     )
                 )
             else:
@@ -595,7 +655,7 @@ def _check_keys(
 def _doc_to_sentence(
     doc: Doc, spans_key: str, file: str, index: int
 ) -> Tuple[Dict[str, Any], List[Problem]]:
-    spans = doc.spans[spans_key] if spans_key in doc.spans else []
+    spans = entity_spans(doc, spans_key)
     entity_index: Dict[Tuple[int, int], int] = {}
     for i, span in enumerate(spans):
         entity_index.setdefault((span.start, span.end), i)

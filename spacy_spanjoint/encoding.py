@@ -31,6 +31,7 @@ from transformers.file_utils import ModelOutput
 
 from .averaging import use_averaged_params
 from .case_token_types import add_case_token_types, with_case_token_types
+from .encoder_loading import use_safe_loading
 from .gradient_clipping import check_max_grad_norm, clip_gradient_norm
 from .optimizers import step_torch_weights
 from .precision import check_precision, effective_precision, outputs_to_float32, prediction_autocast, uses_bfloat16
@@ -155,6 +156,8 @@ class BoundedTransformerModel(TransformerModel):
       bfloat16), prediction on the CPU runs the encoder under bfloat16
       autocast (`spacy_spanjoint.precision`); `train_precision` does the same
       for the training forward pass (float32 weights and gradients).
+    - Loading never runs code stored with the encoder, and never writes a
+      stored tokenizer file outside its folder (`spacy_spanjoint.encoder_loading`).
 
     The other arguments are those of `TransformerModel`.
     max_chunk_items (int): Largest chunk, in padded word pieces (windows x
@@ -176,6 +179,7 @@ class BoundedTransformerModel(TransformerModel):
         check_precision(predict_precision)
         check_precision(train_precision)
         use_averaged_params(self)
+        use_safe_loading(self)  # after the averaging, whose shim class it extends
         self._func = bounded_forward
         self.attrs["max_chunk_items"] = max_chunk_items
         self.attrs["case_token_types"] = case_token_types

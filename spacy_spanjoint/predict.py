@@ -1,12 +1,17 @@
 """Predict entities and relations for a text file and export them.
 
 Input is a `.txt` file with one document per line, or JSON Lines whose
-objects have a `text` field (any other fields are carried through). Blank
-lines are skipped. A line that is not usable (invalid JSON, not an object,
-missing or non-string `text`) becomes an `InputProblem` naming its line
-number; the other lines are still processed.
+objects have a `text` field (any other fields are carried through). Lines end
+at "\n" (or "\r\n") only: a lone "\r" or another Unicode line separator
+inside a line is part of its text. A byte-order mark at the start of the file
+is ignored. Blank lines are skipped. A line that is not usable (not UTF-8,
+invalid JSON, not an object, missing or non-string `text`, a lone surrogate,
+a text longer than the pipeline's `nlp.max_length`) becomes an
+`InputProblem` naming its line number; the other lines are still processed.
+The input is read once, as a stream, so a pipe works.
 
-Each document gets an id: its `id` field if it has one, else its line number.
+Each document gets an id: its `id` field if it has one, else its line number
+(which the JSONL output of a `.txt` input carries as `id`).
 
 Output formats:
 
@@ -14,24 +19,33 @@ Output formats:
   (character offsets `start` / `end`, `text`, `label`, `score`) and
   `relations` (`head` / `tail` index into `entities`, `label`, `score`);
 - `csv`: one triple per row (doc id, head, relation, tail, their labels and
-  scores, and the sentence of the head);
+  scores, and the sentence of the head). A text cell that starts with `=`,
+  `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, so that a
+  spreadsheet shows it instead of running it as a formula (unless
+  `escape_formulas=False`); an id that is not a string is written as JSON;
 - `spert`: the SpERT JSON corpus format of `corpus.py` (one sentence object
   per document, `orig_id` = the document id), so other tools can score it.
 """
+import codecs
 import csv
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
 
 from .component import SpanJoint
 from .corpus import ENTITIES_KEY, docs_to_spert
+from .outputs import atomic_output, check_not_input
 from .relations import register_extensions
 
 FORMATS = ("jsonl", "csv", "spert")
+INPUT_FORMATS = ("txt", "jsonl")
+# Cells a spreadsheet would read as a formula (OWASP's list for CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_HEADER = (
     "doc_id",
     "head",
@@ -63,28 +77,50 @@ class InputProblem:
         return f"{self.file}:{self.line}: {self.reason}"
 
 
-def read_records(path: Union[str, Path]) -> Iterator[Tuple[int, Optional[Dict[str, Any]], Optional[InputProblem]]]:
+def read_records(
+    path: Union[str, Path], max_length: Optional[int] = None, input_format: Optional[str] = None
+) -> Iterator[Tuple[int, Optional[Dict[str, Any]], Optional[InputProblem]]]:
     """Stream the documents of a `.txt` or JSON Lines file.
 
     A `.txt` file holds one text per line. Any other file is read as JSON
     Lines: each line an object with a string `text`.
 
-    path (str / Path): The input file.
+    path (str / Path): The input file (a pipe works: it is read once).
+    max_length (Optional[int]): Longest usable text, in characters (the
+        pipeline's `nlp.max_length`); None: no limit.
+    input_format (Optional[str]): "txt" or "jsonl"; None: "txt" for a `.txt`
+        suffix, else "jsonl".
     YIELDS (Tuple[int, Optional[Dict], Optional[InputProblem]]): The line
-        number and either the record (a dict with `text`) or the problem.
+        number and either the record (a dict with `text`; from a `.txt` file,
+        also `id`, the line number) or the problem.
     """
     path = Path(path)
-    is_text = path.suffix.lower() == ".txt"
-    with path.open(encoding="utf8") as file:
-        for number, line in enumerate(file, start=1):
-            line = line.rstrip("\r\n")
+    if input_format is None:
+        input_format = "txt" if path.suffix.lower() == ".txt" else "jsonl"
+    if input_format not in INPUT_FORMATS:
+        raise ValueError(f"Unknown input format {input_format!r}; expected one of {', '.join(INPUT_FORMATS)}")
+    with path.open("rb") as file:
+        # Binary lines end at b"\n" only; text mode would also split at a lone "\r".
+        for number, raw in enumerate(file, start=1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            raw = raw[:-1] if raw.endswith(b"\n") else raw
+            raw = raw[:-1] if raw.endswith(b"\r") else raw
+            try:
+                line = raw.decode("utf8")
+            except UnicodeDecodeError as err:
+                reason = f"not UTF-8 text (byte {raw[err.start]:#04x} at byte {err.start + 1} of the line)"
+                yield number, None, InputProblem(str(path), number, reason)
+                continue
             if not line.strip():
                 continue
-            if is_text:
-                yield number, {"text": line}, None
-                continue
-            record, reason = _parse_json_line(line)
-            yield number, record, None if reason is None else InputProblem(str(path), number, reason)
+            if input_format == "txt":
+                record, reason = {"id": number, "text": line}, None
+            else:
+                record, reason = _parse_json_line(line)
+            if reason is None:
+                reason = _text_problem(record, max_length)
+            yield number, None if reason else record, None if reason is None else InputProblem(str(path), number, reason)
 
 
 def _parse_json_line(line: str) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
@@ -92,6 +128,8 @@ def _parse_json_line(line: str) -> Tuple[Optional[Dict[str, Any]], Optional[str]
         record = json.loads(line)
     except json.JSONDecodeError as err:
         return None, f"invalid JSON ({err})"
+    except RecursionError:
+        return None, "invalid JSON (nested too deeply)"
     if not isinstance(record, dict):
         return None, f"expected a JSON object with a 'text' field, got {type(record).__name__}"
     if "text" not in record:
@@ -101,9 +139,30 @@ def _parse_json_line(line: str) -> Tuple[Optional[Dict[str, Any]], Optional[str]
     return record, None
 
 
-def count_lines(path: Union[str, Path]) -> int:
-    """The number of non-blank lines of a file, for the progress bar."""
-    with Path(path).open(encoding="utf8") as file:
+def _text_problem(record: Dict[str, Any], max_length: Optional[int]) -> Optional[str]:
+    """What makes a parsed record unusable by the pipeline or the output, if anything."""
+    text = record["text"]
+    if max_length is not None and len(text) > max_length:
+        return f"the text has {len(text)} characters, more than the pipeline's nlp.max_length ({max_length})"
+    try:
+        # JSON escapes can encode a lone surrogate, which no output can hold.
+        json.dumps(record, ensure_ascii=False).encode("utf8")
+    except UnicodeEncodeError as err:
+        return f"holds a lone surrogate ({err.object[err.start:err.end]!r}), which is not Unicode text"
+    return None
+
+
+def count_lines(path: Union[str, Path]) -> Optional[int]:
+    """The number of non-blank lines of a file, for the progress bar.
+
+    RETURNS (Optional[int]): The count; None for a pipe or another stream,
+        which can be read only once.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    with path.open("rb") as file:
+        # an upper bound: lines blank in Unicode but not in ASCII count too
         return sum(1 for line in file if line.strip())
 
 
@@ -113,6 +172,22 @@ def spans_key_of(nlp: Language) -> str:
         if isinstance(pipe, SpanJoint):
             return pipe.spans_key
     return ENTITIES_KEY
+
+
+def require_spanjoint(nlp: Language) -> SpanJoint:
+    """The pipeline's `spanjoint` component.
+
+    nlp (Language): The pipeline.
+    RETURNS (SpanJoint): The component.
+    RAISES (ValueError): If the pipeline has none.
+    """
+    for _, pipe in nlp.pipeline:
+        if isinstance(pipe, SpanJoint):
+            return pipe
+    raise ValueError(
+        f"The pipeline has no spanjoint component (its components: {', '.join(nlp.pipe_names) or 'none'}), "
+        "so it predicts no entities or relations"
+    )
 
 
 def doc_to_record(doc: Doc, record: Dict[str, Any], spans_key: str = ENTITIES_KEY) -> Dict[str, Any]:
@@ -163,25 +238,33 @@ class Writer:
     Use as a context manager; `write(doc, record, doc_id)` once per document.
     """
 
-    def __init__(self, path: Union[str, Path], output_format: str, spans_key: str = ENTITIES_KEY) -> None:
+    def __init__(
+        self, path: Union[str, Path], output_format: str, spans_key: str = ENTITIES_KEY, escape_formulas: bool = True
+    ) -> None:
         """Open the output file.
 
-        path (str / Path): The output file (its folder is created).
+        path (str / Path): The output file (its folder is created). It is
+            written to a temporary file that replaces it when the Writer
+            closes without an error, so a failed run leaves it as it was.
         output_format (str): One of `FORMATS`.
         spans_key (str): The `doc.spans` key of the entities.
+        escape_formulas (bool): In CSV, prefix text cells that a spreadsheet
+            would run as a formula with `'`.
         """
         if output_format not in FORMATS:
             raise ValueError(f"Unknown output format {output_format!r}; expected one of {', '.join(FORMATS)}")
         self.path = Path(path)
         self.format = output_format
         self.spans_key = spans_key
+        self.escape_formulas = escape_formulas
         self.count = 0
         self._file: Optional[IO[str]] = None
         self._csv: Any = None
+        self._stack = ExitStack()
 
     def __enter__(self) -> "Writer":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("w", encoding="utf8", newline="" if self.format == "csv" else None)
+        newline = "" if self.format == "csv" else None
+        self._file = self._stack.enter_context(atomic_output(self.path, newline=newline))
         if self.format == "csv":
             self._csv = csv.writer(self._file)
             self._csv.writerow(CSV_HEADER)
@@ -200,7 +283,7 @@ class Writer:
         if self.format == "jsonl":
             self._file.write(json.dumps(doc_to_record(doc, record, self.spans_key), ensure_ascii=False) + "\n")
         elif self.format == "csv":
-            self._csv.writerows(triple_rows(doc, doc_id, self.spans_key))
+            self._csv.writerows(csv_cells(row, self.escape_formulas) for row in triple_rows(doc, doc_id, self.spans_key))
         else:
             doc._.orig_id = doc_id
             (sentence,) = docs_to_spert([doc], spans_key=self.spans_key, file=str(self.path))
@@ -209,9 +292,28 @@ class Writer:
 
     def __exit__(self, *exc_info: Any) -> None:
         assert self._file is not None
-        if self.format == "spert":
+        if self.format == "spert" and exc_info[0] is None:
             self._file.write("]")
-        self._file.close()
+        self._stack.__exit__(*exc_info)
+
+
+def csv_cells(row: Sequence[Any], escape_formulas: bool = True) -> List[Any]:
+    """The cells of a CSV row as written: ids that are not strings as JSON,
+    text that a spreadsheet would run as a formula prefixed with `'`.
+
+    row (Sequence[Any]): A row of `triple_rows`.
+    escape_formulas (bool): Neutralise formula-like text cells.
+    RETURNS (List[Any]): The cells.
+    """
+    escape = _escape_formula if escape_formulas else str
+    doc_id, *rest = row
+    # JSON of a non-string id starts with a digit, "-", "[", "{" or a letter: never a formula
+    cells = [escape(doc_id) if isinstance(doc_id, str) else json.dumps(doc_id, ensure_ascii=False)]
+    return cells + [escape(cell) if isinstance(cell, str) else cell for cell in rest]
+
+
+def _escape_formula(cell: str) -> str:
+    return "'" + cell if cell.startswith(FORMULA_PREFIXES) else cell
 
 
 def triple_rows(doc: Doc, doc_id: Any, spans_key: str = ENTITIES_KEY) -> List[Tuple[Any, ...]]:
@@ -255,6 +357,8 @@ def predict_file(
     n_process: int = 1,
     on_problem: Optional[Callable[[InputProblem], None]] = None,
     progress: Optional[Callable[[Iterable[Any]], Iterable[Any]]] = None,
+    escape_formulas: bool = True,
+    input_format: Optional[str] = None,
 ) -> Tuple[int, List[InputProblem]]:
     """Annotate every document of an input file and write the predictions.
 
@@ -267,14 +371,20 @@ def predict_file(
     on_problem (Optional[Callable]): Called with each bad line as soon as it is read.
     progress (Optional[Callable]): Wraps the stream of annotated documents,
         e.g. a progress bar.
+    escape_formulas (bool): See `Writer`.
+    input_format (Optional[str]): See `read_records`.
     RETURNS (Tuple[int, List[InputProblem]]): The number of documents written
         and the bad lines.
+    RAISES (ValueError): If the pipeline has no `spanjoint` component.
+    RAISES (OutputError): If the output is the input or cannot be written.
     """
     register_extensions()
+    check_not_input(output_path, input_path)
+    spans_key = require_spanjoint(nlp).spans_key
     problems: List[InputProblem] = []
 
     def usable() -> Iterator[Tuple[str, Tuple[Dict[str, Any], Any]]]:
-        for number, record, problem in read_records(input_path):
+        for number, record, problem in read_records(input_path, nlp.max_length, input_format):
             if problem is not None:
                 problems.append(problem)
                 if on_problem is not None:
@@ -286,7 +396,7 @@ def predict_file(
     annotated = nlp.pipe(usable(), as_tuples=True, batch_size=batch_size, n_process=n_process)
     if progress is not None:
         annotated = progress(annotated)
-    with Writer(output_path, output_format, spans_key_of(nlp)) as writer:
+    with Writer(output_path, output_format, spans_key, escape_formulas) as writer:
         for doc, (record, doc_id) in annotated:
             writer.write(doc, record, doc_id)
     return writer.count, problems

@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 
-from .corpus import ENTITIES_KEY
+from .corpus import ENTITIES_KEY, entity_spans
 from .relations import register_extensions
 
 DISTANCE_DEFINITION = (
@@ -79,7 +79,7 @@ def corpus_stats(docs: Iterable[Doc], spans_key: str = ENTITIES_KEY) -> Dict[str
     """Compute the statistics of a corpus.
 
     docs (Iterable[Doc]): Gold or predicted Docs with entities in
-        `doc.spans[spans_key]` and relations in `doc._.relations`.
+        `doc.spans[spans_key]` (else `doc.ents`) and relations in `doc._.relations`.
     spans_key (str): The `doc.spans` key holding the entities.
     RETURNS (Dict[str, Any]): JSON-ready statistics with the keys "docs",
         "tokens", "entities", "relations", "entity_types", "relation_types",
@@ -201,4 +201,4 @@ def _by_count(counts: Counter) -> Dict[str, int]:
 
 
 def _entities(doc: Doc, spans_key: str) -> list:
-    return list(doc.spans[spans_key]) if spans_key in doc.spans else []
+    return list(entity_spans(doc, spans_key))

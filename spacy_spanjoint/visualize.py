@@ -14,6 +14,10 @@ With gold Docs (`render(docs, gold=gold_docs)`), both views mark each entity
 and relation as a true positive, a false positive or a miss. Relations match
 on head and tail offsets and label, in either order for the symmetric labels
 stored on the gold Doc.
+
+Everything that comes from data (texts, entity and relation labels, titles)
+is HTML-escaped before it reaches the page: displaCy escapes the token texts
+itself, but not the labels it is given.
 """
 import html
 import shutil
@@ -126,8 +130,9 @@ def render_doc(
     """
     nodes, arcs = _nodes_and_arcs(doc, gold, spans_key, options.get("scores", False))
     colors = _colors(nodes, options.get("colors", {}))
+    # displaCy's span renderer puts labels into the markup as they are
     spans = [
-        {"start_token": node[0], "end_token": node[1], "label": nodes[node][0]}
+        {"start_token": node[0], "end_token": node[1], "label": html.escape(nodes[node][0])}
         for node in sorted(nodes, key=_node_order)
     ]
     span_html = displacy.render(
@@ -152,7 +157,7 @@ def serve(
     docs: Union[Doc, Iterable[Doc]],
     gold: Optional[Union[Doc, Iterable[Doc]]] = None,
     port: int = 5000,
-    host: str = "0.0.0.0",
+    host: str = "127.0.0.1",
     **kwargs: Any,
 ) -> None:
     """Serve the page of `render(docs, gold, page=True)` until interrupted,
@@ -161,7 +166,8 @@ def serve(
     docs (Doc / Iterable[Doc]): The (predicted) Docs.
     gold (Optional[Doc / Iterable[Doc]]): Their gold Docs, see `render`.
     port (int): The port to serve on.
-    host (str): The host to serve on.
+    host (str): The address to serve on: this machine only by default;
+        "0.0.0.0" serves every network the machine is on.
     **kwargs: Other arguments of `render`.
     """
     from wsgiref import simple_server
@@ -331,15 +337,15 @@ def _node_order(node: Node) -> Tuple[int, int, str]:
 
 
 def _colors(nodes: Dict[Node, Tuple[str, str]], colors: Dict[str, str]) -> Dict[str, str]:
-    """The span renderer's colours, keyed by the display labels of the nodes:
-    by status when compared with gold, else by entity label."""
+    """The span renderer's colours, keyed by the (escaped) display labels of the
+    nodes: by status when compared with gold, else by entity label."""
     labels = sorted({node[2] for node in nodes})
     result = {}
     for (_, _, label), (display, status) in nodes.items():
         if status:
-            result[display] = STATUS_COLORS[status]
+            result[html.escape(display)] = STATUS_COLORS[status]
         else:
-            result[display] = colors.get(label, PALETTE[labels.index(label) % len(PALETTE)])
+            result[html.escape(display)] = colors.get(label, PALETTE[labels.index(label) % len(PALETTE)])
     return result
 
 

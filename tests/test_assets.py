@@ -51,13 +51,31 @@ def test_corrupt_mirror_copy_names_file_and_both_checksums(tmp_path):
     assert not (project_file.parent / "assets/corpus/train.json").exists()
 
 
-def test_corrupt_existing_file_is_replaced_from_mirror(tmp_path):
+def test_a_users_edited_copy_is_never_deleted_or_replaced(tmp_path):
     project_file = make_project(tmp_path)
     dest = project_file.parent / "assets/corpus/train.json"
     dest.parent.mkdir(parents=True)
-    dest.write_bytes(b"stale")
-    fetch_assets(project_file, make_mirror(tmp_path))
-    assert dest.read_bytes() == CONTENT
+    dest.write_bytes(b"my edits")
+    for mirror in (make_mirror(tmp_path), make_mirror(tmp_path / "bad", b"corrupt")):
+        with pytest.raises(AssetError, match="left as it is"):
+            fetch_assets(project_file, mirror)
+        assert dest.read_bytes() == b"my edits"
+    assert [p.name for p in dest.parent.iterdir()] == ["train.json"]
+
+
+@pytest.mark.parametrize("dest", ["../outside.json", "assets/../../outside.json", "/tmp/spanjoint-outside.json"])
+def test_destinations_outside_the_project_are_refused(tmp_path, dest):
+    project = tmp_path / "project"
+    project.mkdir()
+    asset = {"dest": dest, "url": "http://127.0.0.1:9/x.json", "sha256": SHA}
+    srsly.write_yaml(project / "project.yml", {"title": "t", "assets": [asset]})
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (tmp_path / "outside.json").write_bytes(CONTENT)  # a mirrored copy for the relative dests
+    with pytest.raises(AssetError, match="outside the project folder"):
+        fetch_assets(project / "project.yml", mirror)
+    assert not Path("/tmp/spanjoint-outside.json").exists()
+    assert (tmp_path / "outside.json").read_bytes() == CONTENT
 
 
 def test_missing_asset_names_file_mirror_and_url(tmp_path):

@@ -57,8 +57,10 @@ def test_pipeline_evaluates_and_saves_with_the_averages(tiny_encoder_path, tmp_p
     optimizer = Adam(0.001, use_averages=True)
     nlp = build_tiny_pipeline(tiny_encoder_path, steps=3, optimizer=optimizer)
     shims = torch_shims(nlp)
-    kinds = {(name, type(shim)) for name, shim in shims}
-    assert kinds == {("transformer", AveragedHFShim), ("spanjoint", AveragedPyTorchShim)}
+    kinds = {name: type(shim) for name, shim in shims}
+    assert list(kinds) == ["transformer", "spanjoint"] and len(shims) == 2
+    # the encoder's shim is also a SafeLoadingMixin (see test_security.py)
+    assert issubclass(kinds["transformer"], AveragedHFShim) and kinds["spanjoint"] is AveragedPyTorchShim
     current = {id(shim): weights_of(shim) for _, shim in shims}
     with nlp.use_params(optimizer.averages):
         for _, shim in shims:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 from typer.testing import CliRunner
 
@@ -139,11 +139,6 @@ BAD_SENTENCES = [
     ),
     ("entities not a list", _break(lambda s: s.update(entities={})), [("entities", "not a list")]),
     (
-        "empty token list",
-        _break(lambda s: s.update(tokens=[], entities=[], relations=[])),
-        [("tokens", "empty token list")],
-    ),
-    (
         "non-string token",
         _break(lambda s: s["tokens"].__setitem__(1, 5)),
         [("tokens[1]", "invalid token")],
@@ -246,11 +241,6 @@ BAD_SENTENCES = [
         "self-relation",
         _break(lambda s: s["relations"][0].update(tail=0)),
         [("relations[0]", "self-relation")],
-    ),
-    (
-        "duplicate relation",
-        _break(lambda s: s["relations"].append(dict(s["relations"][0]))),
-        [("relations[1]", "duplicate relation")],
     ),
     (
         "unknown relation type",
@@ -388,7 +378,7 @@ def test_cli_convert_fails_listing_every_problem(tmp_path):
     output = tmp_path / "invalid.spacy"
     result = CliRunner().invoke(app, ["convert", str(INVALID), str(output), "--types", str(TYPES)])
     assert result.exit_code == 1
-    assert "5 problem(s) found" in result.output
+    assert "4 problem(s) found" in result.output
     with pytest.raises(CorpusError) as err:
         read_spert_json(INVALID, TYPES)
     for problem in err.value.problems:
@@ -403,12 +393,12 @@ def test_cli_convert_skip_invalid_reports_what_was_dropped(tmp_path):
     )
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    assert "Dropped 1 sentence, 1 entity, 3 relations with 5 problem(s)" in text
+    assert "Dropped 1 exact duplicate relation(s) (same head, tail and type) in 1 sentence(s): sentence 3 (orig_id 4)" in text
+    assert "Dropped 1 sentence, 1 entity, 2 relations with 4 problem(s)" in text
     for reason in (
         "unknown entity type",
         "uses an invalid entity",
         "invalid token",
-        "duplicate relation",
         "self-relation",
     ):
         assert reason in text
@@ -456,3 +446,131 @@ def test_real_corpora_counts_and_round_trip(tmp_path):
             }
         output = _round_trip(path, types, tmp_path)
         assert json.loads(output.read_text()) == json.loads(path.read_text()), name
+
+
+def _cli(*args):
+    return CliRunner().invoke(app, [str(arg) for arg in args])
+
+
+def test_commands_refuse_to_overwrite_their_input(tmp_path):
+    corpus = tmp_path / "in.json"
+    corpus.write_bytes(VALID.read_bytes())
+    spacy_path = tmp_path / "x.spacy"
+    assert _cli("convert", VALID, spacy_path, "--types", TYPES).exit_code == 0
+    (tmp_path / "sub").mkdir()
+    before = spacy_path.read_bytes()
+    for args in (
+        ("convert", corpus, corpus, "--types", TYPES),
+        ("convert", corpus, tmp_path / "sub" / ".." / "in.json", "--types", TYPES),
+        ("export", spacy_path, spacy_path),
+        ("stats", spacy_path, "--output", spacy_path),
+        ("stats", spacy_path, "-o", tmp_path / "sub" / ".." / "x.spacy"),
+    ):
+        result = _cli(*args)
+        assert result.exit_code == 1, args
+        assert "Refusing to overwrite an input" in result.output
+    assert corpus.read_bytes() == VALID.read_bytes()
+    assert spacy_path.read_bytes() == before
+
+
+def test_skip_invalid_with_no_valid_sentence_keeps_the_existing_output(tmp_path):
+    output = tmp_path / "out.spacy"
+    output.write_bytes(b"an earlier corpus")
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps([_break(lambda s: s.update(tokens=5))] * 2))
+    result = _cli("convert", path, output, "--types", TYPES, "--skip-invalid")
+    assert result.exit_code == 1
+    assert "No valid sentence left" in result.output
+    assert output.read_bytes() == b"an earlier corpus"
+
+
+def test_deeply_nested_json_is_a_clear_error(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CorpusError, match="nested too deeply"):
+        read_spert_json(path, TYPES)
+    result = _cli("convert", path, tmp_path / "out.spacy", "--types", TYPES)
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("command", ["export", "stats"])
+@pytest.mark.parametrize("content", [b"not a DocBin", b"", VALID.read_bytes()], ids=["text", "empty", "json"])
+def test_file_that_is_not_a_docbin_is_a_clear_error(tmp_path, command, content):
+    path = tmp_path / "x.spacy"
+    path.write_bytes(content)
+    result = _cli(command, path, *(["--output"] if command == "stats" else []), tmp_path / "out.json")
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert "not a .spacy file" in result.output
+    assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("command", ["export", "stats"])
+def test_corrupt_relation_records_name_the_doc(tmp_path, command):
+    from spacy_spanjoint.relations import RELATIONS_KEY
+
+    vocab = Vocab()
+    good = Doc(vocab, words=["Ann", "lives", "in", "Oslo"])
+    bad = Doc(vocab, words=["Bob", "works"])
+    bad._.orig_id = "s7"
+    bad.user_data[RELATIONS_KEY] = [[[0, 1], [1, 5], "Works_For", 1.0]]
+    path = tmp_path / "x.spacy"
+    DocBin(docs=[good, bad], store_user_data=True).to_disk(path)
+    result = _cli(command, path, *(["--output"] if command == "stats" else []), tmp_path / "out.json")
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert f"{path}, sentence 1 (orig_id 's7'), relations: doc._.relations[0].tail" in result.output
+
+
+def test_export_and_stats_use_doc_ents_without_the_span_group(tmp_path):
+    doc = Doc(Vocab(), words=["Ann", "lives", "in", "Oslo"])
+    doc.ents = [Span(doc, 0, 1, label="Person"), Span(doc, 3, 4, label="Place")]
+    doc._.relations = [Relation((0, 1), (3, 4), "Lives_In")]
+    path = tmp_path / "ner.spacy"
+    write_docbin([doc], path)
+    result = _cli("export", path, tmp_path / "out.json")
+    assert result.exit_code == 0, result.output
+    assert "1 of 1 docs have no doc.spans['entities']: their doc.ents were used" in " ".join(result.output.split())
+    (sentence,) = json.loads((tmp_path / "out.json").read_text())
+    assert sentence["entities"] == [{"type": "Person", "start": 0, "end": 1}, {"type": "Place", "start": 3, "end": 4}]
+    assert sentence["relations"] == [{"type": "Lives_In", "head": 0, "tail": 1}]
+    result = _cli("stats", path, "--output", tmp_path / "stats.json")
+    assert result.exit_code == 0, result.output
+    assert "doc.ents were used" in " ".join(result.output.split())
+    assert json.loads((tmp_path / "stats.json").read_text())["entity_types"] == {"Person": 1, "Place": 1}
+
+
+def test_exact_duplicate_relations_are_dropped_with_a_warning(tmp_path):
+    duplicated = _break(lambda s: s["relations"].append(dict(s["relations"][0])))
+    path = tmp_path / "dup.json"
+    path.write_text(json.dumps([SENTENCE, duplicated, duplicated]))
+    docs, problems = read_spert_json(path, TYPES)
+    assert [len(doc._.relations) for doc in docs] == [1, 1, 1]
+    assert [(p.index, p.field, p.reason, p.fatal) for p in problems] == [
+        (1, "relations[1]", "duplicate relation", False),
+        (2, "relations[1]", "duplicate relation", False),
+    ]
+    result = _cli("convert", path, tmp_path / "out.spacy", "--types", TYPES)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "Dropped 2 exact duplicate relation(s) (same head, tail and type) in 2 sentence(s): " in text
+    assert "sentence 1 (orig_id 42), sentence 2 (orig_id 42)" in text
+    assert "Converted 3 docs (6 entities, 3 relations)" in text
+
+
+def test_conflicting_duplicates_stay_errors(tmp_path):
+    path = tmp_path / "conflict.json"
+    conflict = _break(lambda s: s["entities"].append({"type": "Org", "start": 3, "end": 4}))
+    path.write_text(json.dumps([conflict]))
+    with pytest.raises(CorpusError, match="duplicate of entities\\[1\\]"):
+        read_spert_json(path, TYPES)
+
+
+def test_empty_sentence_is_an_empty_doc_and_round_trips(tmp_path):
+    path = tmp_path / "empty.json"
+    path.write_text(json.dumps([SENTENCE, {"tokens": [], "entities": [], "relations": [], "orig_id": "e"}]))
+    docs, problems = read_spert_json(path, TYPES)
+    assert problems == [] and len(docs[1]) == 0
+    output = _round_trip(path, TYPES, tmp_path)
+    assert output.read_text() == path.read_text()

@@ -7,7 +7,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
-from spacy_spanjoint import Relation, triples
+from spacy_spanjoint import Relation, concat_docs, span_as_doc, triples
 from spacy_spanjoint.relations import RELATIONS_KEY
 
 WORDS = ["Ann", "Smith", "lives", "in", "Oslo", "."]
@@ -131,3 +131,72 @@ def test_triples():
     assert (head.start, head.end, tail.start, tail.end) == (0, 2, 4, 5)
     assert [(h.text, l, t.text) for h, l, t, _ in result[1:]] == [("Oslo", "Hosts", "Ann Smith")]
     assert list(triples(Doc(Vocab(), words=["x"]))) == []
+
+
+def triple_texts(doc):
+    return [(head.text, label, tail.text) for head, label, tail, _ in triples(doc)]
+
+
+def test_relations_follow_a_retokenization():
+    doc = make_doc()
+    with doc.retokenize() as retokenizer:
+        retokenizer.merge(doc[0:2])
+    assert triple_texts(doc) == [("Ann Smith", "Lives_In", "Oslo"), ("Oslo", "Hosts", "Ann Smith")]
+    assert doc._.relations[0] == Relation((0, 1), (3, 4), "Lives_In", 0.75)
+    split = Doc(Vocab(), words=["NewYork", "hosts", "Ann"])
+    split._.relations = [Relation((0, 1), (2, 3), "Hosts")]
+    with split.retokenize() as retokenizer:
+        retokenizer.split(split[0], ["New", "York"], heads=[(split[0], 1), split[1]])
+    assert triple_texts(split) == [("NewYork", "Hosts", "Ann")]
+    assert split._.relations == [Relation((0, 2), (3, 4), "Hosts")]
+
+
+def test_relations_follow_merge_entities():
+    from spacy.pipeline.functions import merge_entities
+
+    doc = make_doc()
+    doc.ents = [Span(doc, 0, 2, label="Peop"), Span(doc, 4, 5, label="Loc")]
+    doc = merge_entities(doc)
+    assert triple_texts(doc) == [("Ann Smith", "Lives_In", "Oslo"), ("Oslo", "Hosts", "Ann Smith")]
+
+
+def test_merge_across_an_entity_edge_is_an_error():
+    doc = make_doc()
+    with doc.retokenize() as retokenizer:
+        retokenizer.merge(doc[1:3])  # "Smith lives": the head "Ann Smith" no longer ends on a token
+    with pytest.raises(ValueError, match=r"relations\[0\]\.head: the entity 'Ann Smith' .* retokenized"):
+        doc._.relations
+    with pytest.raises(ValueError):
+        list(triples(doc))
+
+
+def test_relations_copied_to_another_text_are_an_error():
+    doc = make_doc()
+    other = Doc(doc.vocab, words=["Bob", "Jones", "works", "in", "Rome", "."], user_data=dict(doc.user_data))
+    with pytest.raises(ValueError, match="another text"):
+        other._.relations
+
+
+def test_relations_survive_docbin_after_a_retokenization():
+    doc = make_doc()
+    with doc.retokenize() as retokenizer:
+        retokenizer.merge(doc[0:2])
+    (restored,) = DocBin(store_user_data=True, docs=[doc]).get_docs(Vocab())
+    assert triple_texts(restored) == [("Ann Smith", "Lives_In", "Oslo"), ("Oslo", "Hosts", "Ann Smith")]
+
+
+def test_concat_docs_and_span_as_doc_keep_relations():
+    first = make_doc()
+    joined = concat_docs([first, make_doc(first.vocab)])
+    assert joined._.relations[2:] == [Relation((6, 8), (10, 11), "Lives_In", 0.75), Relation((10, 11), (6, 8), "Hosts", 0.5)]
+    assert triple_texts(joined)[2] == ("Ann Smith", "Lives_In", "Oslo")
+    part = span_as_doc(make_doc()[0:5])
+    assert part._.relations == EXPECTED
+    assert span_as_doc(make_doc()[1:5])._.relations == []  # the head "Ann Smith" is cut
+
+
+def test_triples_refuse_a_record_outside_the_doc():
+    doc = make_doc()
+    doc._.relations.append(Relation((4, 9), (0, 1), "Lives_In"))
+    with pytest.raises(ValueError, match=r"relations\[2\]\.head: offsets \(4, 9\)"):
+        list(triples(doc))

@@ -112,3 +112,21 @@ def test_page_in_headless_browser(predicted, gold, tmp_path):
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (900, 700)
     assert len(data) > 5000  # more than a blank page
+
+
+def test_labels_and_texts_from_data_are_escaped():
+    doc = Doc(spacy.blank("en").vocab, words=["<script>alert(1)</script>", "met", "Bob"])
+    doc.spans["entities"] = [Span(doc, 0, 1, label="<img src=x onerror=alert(1)>"), Span(doc, 2, 3, label="Peop")]
+    doc._.relations = [Relation((0, 1), (2, 3), "<b onmouseover=alert(1)>Met</b>", 1.0)]
+    for markup in (render(doc, jupyter=False), render([doc], gold=[doc], page=True, jupyter=False, titles=["<i>t</i>"])):
+        assert "<img" not in markup and "<script" not in markup and "<b " not in markup and "<i>" not in markup
+        assert "&lt;img src=x onerror=alert(1)&gt;" in markup
+        assert "&lt;script&gt;" in markup
+
+
+def test_serve_binds_this_machine_only_by_default():
+    import inspect
+
+    from spacy_spanjoint import serve
+
+    assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
