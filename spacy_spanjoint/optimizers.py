@@ -147,15 +147,24 @@ def build_torch_adamw(
     beta1=0.9,
     beta2=0.999,
     eps=1e-8,
+    grad_clip: float = 0.0,
+    use_averages: bool = False,
+    L2_is_weight_decay: bool = True,
     no_decay: Sequence[str] = (),
 ) -> Optimizer:
     """AdamW whose torch weights are updated by torch's fused kernel (see
     `TorchAdamW`): decoupled weight decay L2, none on the parameters named in
     `no_decay` (empty: every weight decays, as thinc's `Adam.v1` with
-    `L2_is_weight_decay`). Clip gradients with the models' `max_grad_norm`;
-    thinc's per-weight `grad_clip` and averaging have no torch path here.
+    `L2_is_weight_decay`). It takes `Adam.v1`'s settings, so a config switches
+    by its `@optimizers` name alone; thinc's per-weight `grad_clip`, averaging
+    and L2 as a gradient term have no torch path and are refused (clip with
+    the models' `max_grad_norm`).
 
     RETURNS (Optimizer): The optimizer.
     """
+    if grad_clip or use_averages or not L2_is_weight_decay:
+        raise ValueError("spacy-spanjoint.TorchAdamW.v1 supports grad_clip = 0, use_averages = false and "
+                         f"L2_is_weight_decay = true; got grad_clip = {grad_clip}, use_averages = {use_averages}, "
+                         f"L2_is_weight_decay = {L2_is_weight_decay}")
     return TorchAdamW(learn_rate, L2=L2, beta1=beta1, beta2=beta2, eps=eps, grad_clip=0.0,
                       L2_is_weight_decay=True, use_averages=False, no_decay=no_decay)

@@ -113,3 +113,39 @@ def test_benchmark_throughput_compares_built_and_factored_span_representations(s
         assert report[key]["sentences_per_second"] > 0
     assert report["ratio_full_to_transformer_built_span_representations"] > 0
     assert report["docs_predicted_differently_with_built_span_representations"] == 0
+
+
+def run_file(row: str, seed: int, ner: float, re: float) -> dict:
+    scores = {"ner_f": ner, "re_strict_f": re, "re_strict_macro_f": re - 1, "re_boundaries_f": re + 1}
+    return {"row": row, "seed": seed, "config": f"configs/{row}.cfg", "overrides": {"a.b": "1"}, "steps": 10,
+            "train_seconds": 12.0, "threads": 1, "machine": {"cpu": "test CPU"},
+            "scores": {"dev": scores, "test": scores}}
+
+
+def test_study_report_summarises_the_run_files_by_row(tmp_path):
+    runs = tmp_path / "spert_baseline" / "runs"
+    runs.mkdir(parents=True)
+    for row, seed, ner, re in [("paper", 0, 84.0, 60.0), ("paper", 1, 86.0, 62.0), ("shipped", 0, 86.5, 66.0)]:
+        (runs / f"{row}_seed{seed}.json").write_text(json.dumps(run_file(row, seed, ner, re)))
+    result = subprocess.run([sys.executable, str(SCRIPTS / "study_report.py"), "spert_baseline", "--reports", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "spert_baseline.json").read_text())
+    assert report["reference"]["test"]["ner_f"] == 84.52
+    paper = report["rows"]["paper"]
+    assert paper["seeds"] == [0, 1]
+    assert paper["summary"]["test"]["ner_f"] == {"mean": 85.0, "std": 1.41, "n": 2}
+    assert report["rows"]["shipped"]["summary"]["test"]["re_strict_f"]["mean"] == 66.0
+    table = (tmp_path / "spert_baseline.md").read_text()
+    assert "| paper | `configs/paper.cfg` | `a.b=1` | 0, 1 | 85.00 ± 1.41 | 61.00 ± 1.41 |" in table
+
+
+def test_study_refuses_an_unknown_study_or_row(tmp_path):
+    corpora = []
+    for split in ("train", "dev", "test"):
+        (tmp_path / f"{split}.spacy").write_bytes(b"")
+        corpora += [f"--{split}", str(tmp_path / f"{split}.spacy")]
+    for args, message in ((["nope"], "unknown study"), (["spert_baseline", "--rows", "nope"], "unknown rows")):
+        result = subprocess.run([sys.executable, str(SCRIPTS / "study.py"), *args, *corpora], capture_output=True,
+                                text=True, timeout=120, cwd=tmp_path)
+        assert result.returncode != 0 and message in result.stderr + result.stdout

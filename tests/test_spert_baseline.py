@@ -241,3 +241,13 @@ def test_torch_adamw_updates_as_thinc_adam_does(tiny_encoder_path):
     cosine = expected @ found / (numpy.linalg.norm(expected) * numpy.linalg.norm(found))
     assert cosine > 0.999
     assert numpy.linalg.norm(found) == pytest.approx(numpy.linalg.norm(expected), rel=0.01)
+
+
+def test_torch_adamw_takes_adam_settings_and_refuses_what_it_cannot_do():
+    build = registry.optimizers.get("spacy-spanjoint.TorchAdamW.v1")
+    optimizer = build(0.001, L2=0.01, beta1=0.9, beta2=0.999, eps=1e-8, grad_clip=0.0, use_averages=False,
+                      L2_is_weight_decay=True)
+    assert optimizer.decays((0, "dense.bias"))  # no decay groups unless asked, as thinc's Adam
+    for refused in ({"grad_clip": 1.0}, {"use_averages": True}, {"L2_is_weight_decay": False}):
+        with pytest.raises(ValueError, match="TorchAdamW.v1 supports"):
+            build(0.001, **refused)

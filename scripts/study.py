@@ -1,0 +1,102 @@
+"""Multi-seed studies of whole training runs on CoNLL04, resumable run by run.
+
+- spert_baseline: SpERT as published (configs/paper/conll04_spert.cfg) and
+  SpERT with the shipped recipe (configs/conll04_spert.cfg).
+- fast_training: the shipped config (configs/conll04.cfg) as it is and with
+  the faster training path (torch's fused AdamW, bfloat16 autocast of the
+  encoder's training forward pass), for the F1 the faster path keeps.
+
+Trains each (row, seed) run on CoNLL04 train for the shipped budget (20
+epochs of batch 2, learning-rate warm-up over 10% of the updates, then linear
+decay to zero) and scores the final model on dev and test, as SpERT's
+reference implementation does (no dev-based model selection). Each finished
+run writes reports/STUDY/runs/ROW_seedN.json (config, overrides, seed, steps,
+scores, seconds, machine), so an interrupted study continues where it
+stopped; `scripts/study_report.py STUDY` turns those files into the report.
+
+    python scripts/study.py STUDY [--rows ROW ...] [--seeds 0 --seeds 1 --seeds 2] [--jobs 2]
+"""
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Optional
+
+import typer
+
+from runs import Run, budget_overrides, execute, machine
+
+
+class Row(NamedTuple):
+    """One row of a study: a config and its overrides."""
+
+    config: Path
+    overrides: Dict[str, str]
+
+
+FAST_TRAINING = {
+    "training.optimizer.@optimizers": "spacy-spanjoint.TorchAdamW.v1",
+    "components.transformer.model.train_precision": "bfloat16",
+}
+STUDIES: Dict[str, Dict[str, Row]] = {
+    "spert_baseline": {
+        "paper": Row(Path("configs/paper/conll04_spert.cfg"), {}),
+        "shipped": Row(Path("configs/conll04_spert.cfg"), {}),
+    },
+    "fast_training": {
+        "shipped": Row(Path("configs/conll04.cfg"), {}),
+        "fast": Row(Path("configs/conll04.cfg"), FAST_TRAINING),
+    },
+}
+BATCH_SIZE = 2
+
+
+def run_and_record(run: Run, row: str, budget: Dict[str, str], threads: int, results: Path) -> dict:
+    """Train and score one run unless its result file exists; write it under `results`."""
+    path = results / f"{row}_seed{run.seed}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    result = {"row": row, **execute(run, budget, threads, gpu_id=-1), "machine": machine(-1)}
+    results.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(path)
+    return result
+
+
+def main(
+    study: str = typer.Argument(..., help=f"One of {list(STUDIES)}"),
+    output_dir: Optional[Path] = typer.Option(None, "--output", help="Folder for the runs (default: training/STUDY)"),
+    train_corpus: Path = typer.Option(Path("corpus/conll04_train.spacy"), "--train", exists=True),
+    dev_corpus: Path = typer.Option(Path("corpus/conll04_dev.spacy"), "--dev", exists=True),
+    test_corpus: Path = typer.Option(Path("corpus/conll04_test.spacy"), "--test", exists=True),
+    epochs: float = typer.Option(20.0, "--epochs", help="Training budget per run, in epochs of the train corpus"),
+    seeds: List[int] = typer.Option([0, 1, 2], "--seeds"),
+    rows: Optional[List[str]] = typer.Option(None, "--rows", help="Rows to run (default: all of the study)"),
+    jobs: int = typer.Option(2, "--jobs", help="Runs at a time, each with its share of the cores"),
+    results: Optional[Path] = typer.Option(None, "--results", help="Folder of the run files (default: reports/STUDY/runs)"),
+):
+    """Train and score every (row, seed) run whose result file does not exist yet."""
+    if study not in STUDIES:
+        raise typer.BadParameter(f"unknown study {study!r}; studies are {list(STUDIES)}")
+    study_rows = STUDIES[study]
+    unknown = [row for row in rows or [] if row not in study_rows]
+    if unknown:
+        raise typer.BadParameter(f"unknown rows {unknown}; the rows of {study} are {list(study_rows)}")
+    output_dir = output_dir or Path("training") / study
+    results = results or Path("reports") / study / "runs"
+    budget = budget_overrides(epochs, train_corpus, BATCH_SIZE)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    todo = [(row, Run(output_dir / row / f"seed{seed}", study_rows[row].config, seed, study_rows[row].overrides,
+                      train_corpus, {"dev": dev_corpus, "test": test_corpus}))
+            for seed in seeds for row in (rows or list(study_rows))]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_and_record, run, row, budget, threads, results) for row, run in todo]
+        for (row, run), future in zip(todo, futures):
+            scores = future.result()["scores"]["test"]
+            print(f"{row} seed {run.seed}: test NER F1 {scores['ner_f']:.2f}, strict RE F1 {scores['re_strict_f']:.2f}",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    typer.run(main)
