@@ -24,6 +24,8 @@ from typing import Dict, List, NamedTuple, Optional
 
 import typer
 
+from spacy_spanjoint.outputs import atomic_path
+
 from runs import Run, budget_overrides, execute, machine
 
 
@@ -57,10 +59,8 @@ def run_and_record(run: Run, row: str, budget: Dict[str, str], threads: int, res
     if path.exists():
         return json.loads(path.read_text())
     result = {"row": row, **execute(run, budget, threads, gpu_id=-1), "machine": machine(-1)}
-    results.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
     return result
 
 
