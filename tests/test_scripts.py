@@ -149,3 +149,19 @@ def test_study_refuses_an_unknown_study_or_row(tmp_path):
         result = subprocess.run([sys.executable, str(SCRIPTS / "study.py"), *args, *corpora], capture_output=True,
                                 text=True, timeout=120, cwd=tmp_path)
         assert result.returncode != 0 and message in result.stderr + result.stdout
+
+
+def test_profile_shares_sort_samples_into_the_first_part_their_stack_names():
+    sys.path.insert(0, str(SCRIPTS))
+    from profile_training import shares
+
+    loop = "main (spacy/training/loop.py:1);train_while_improving (spacy/training/loop.py:2)"
+    raw = [
+        f"{loop};BoundedTransformerModel.finish_update (encoding.py:3);Optimizer._adam (thinc/optimizers.py:4) 6",
+        f"{loop};Transformer.update.<locals>.backprop (x.py:1);bounded_forward.<locals>.backprop (encoding.py:9) 3",
+        f"{loop};bounded_forward (encoding.py:1);huggingface_tokenize (t.py:2) 1",
+        "main (spacy/cli/train.py:1);init_nlp (spacy/training/initialize.py:3) 50",  # outside the loop
+    ]
+    parts = shares(raw)
+    assert parts == {"optimizer": {"samples": 6, "share": 0.6}, "encoder backward": {"samples": 3, "share": 0.3},
+                     "word-piece tokenization": {"samples": 1, "share": 0.1}}
