@@ -1,11 +1,10 @@
 """The encoder's precision on a CPU: float32, or bfloat16 autocast.
 
-The transformer's forward pass is most of the prediction time (about 90% on
-CoNLL04, see the README's *Speed and scale*). On processors with native
-bfloat16 matrix units (Intel AMX or AVX512-BF16), running it under
-`torch.autocast` to bfloat16 is much faster (the README has the measured
-speed-up), and the hidden states differ from float32 by the rounding of an
-8-bit mantissa. The hidden states are cast back to float32 before pooling, so
+The transformer's forward pass is most of the prediction time (docs/speed.md).
+On processors with native bfloat16 matrix units (Intel AMX or AVX512-BF16),
+running it under `torch.autocast` to bfloat16 is much faster (measured in
+reports/speed.md), and the hidden states differ from float32 by the rounding
+of an 8-bit mantissa. The hidden states are cast back to float32 before pooling, so
 the span model always computes in float32. `predict_precision` sets it for
 prediction (and the dev evaluation during training); `train_precision` for the
 training forward pass, whose backward pass then runs through the autocast

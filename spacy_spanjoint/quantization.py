@@ -1,12 +1,11 @@
 """Int8 dynamic quantization of the encoder, for faster prediction on a CPU.
 
-The transformer's forward pass is most of the prediction time (about 90% on
-CoNLL04, see the README's *Speed and scale*). Dynamic quantization stores the
-weights of its linear layers as int8, one scale per output channel, and
+The transformer's forward pass is most of the prediction time (docs/speed.md).
+Dynamic quantization stores the weights of its linear layers as int8, one scale per output channel, and
 quantizes the activations on the fly, using torch's eager-mode
 `quantize_dynamic`; the span model keeps its float weights. Per-channel
-scales lost less accuracy than one scale per matrix on CoNLL04 (test NER F1
--0.4 against -1.3 for the shipped two-phase model).
+scales lost less accuracy than one scale per matrix on CoNLL04
+(reports/speed.md).
 
 A quantized pipeline predicts, and nothing else: it cannot be trained (int8
 layers have no gradients) or saved (its state no longer matches the

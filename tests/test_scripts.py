@@ -165,3 +165,15 @@ def test_profile_shares_sort_samples_into_the_first_part_their_stack_names():
     parts = shares(raw)
     assert parts == {"optimizer": {"samples": 6, "share": 0.6}, "encoder backward": {"samples": 3, "share": 0.3},
                      "word-piece tokenization": {"samples": 1, "share": 0.1}}
+
+def test_demo_prints_the_test_scores_and_each_sentence_with_its_entities(saved_tiny_pipeline, tmp_path):
+    _, model_dir = saved_tiny_pipeline
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"spans_entities_f": 0.5, "relations_f": 0.25}))
+    command = [sys.executable, str(SCRIPTS / "demo.py"), str(model_dir), "--scores", str(metrics),
+               "--text", "Mary Smith works for Acme Corp .", "--text", "Boston is in Massachusetts ."]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("test NER F1 50.00, strict RE F1 25.00")
+    assert "Mary Smith works for Acme Corp ." in result.stdout
+    assert "Boston is in Massachusetts ." in result.stdout
