@@ -83,11 +83,16 @@ def read_records(path: Union[str, Path]) -> Iterator[Tuple[int, Optional[Dict[st
             if is_text:
                 yield number, {"text": line}, None
                 continue
-            record, reason = _parse_json_line(line)
+            record, reason = parse_json_line(line)
             yield number, record, None if reason is None else InputProblem(str(path), number, reason)
 
 
-def _parse_json_line(line: str) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+def parse_json_line(line: str) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    """Parse one JSON Lines input line.
+
+    line (str): The line, without its line break.
+    RETURNS (Tuple[Optional[Dict], Optional[str]]): The record, or what is wrong with the line.
+    """
     try:
         record = json.loads(line)
     except json.JSONDecodeError as err:
