@@ -362,6 +362,43 @@ def _predict_on_ray(
         msg.fail(f"{summary['errors']} document(s) became error records (their 'error' field says why)", exits=1)
 
 
+@app.command("serve-api")
+def serve_api_cli(
+    model: str = typer.Argument(..., help="Pipeline: a folder or an installed package such as en_spanjoint"),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (0.0.0.0 exposes the service to the network)"),
+    port: int = typer.Option(8080, "--port", help="Port"),
+    workers: int = typer.Option(1, "--workers", help="uvicorn worker processes, each loading the pipeline once", min=1),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per worker (default: CPUs / workers)", min=1),
+    max_body_bytes: int = typer.Option(1_000_000, "--max-body-bytes", help="Largest request body", min=1),
+    max_texts: int = typer.Option(64, "--max-texts", help="Texts per request", min=1),
+    max_chars: int = typer.Option(20_000, "--max-chars", help="Characters per text", min=1),
+    max_queued_texts: int = typer.Option(1024, "--max-queued-texts", help="Texts waiting per worker before 503", min=1),
+) -> None:
+    """Serve the pipeline over HTTP: POST /extract, GET /health, GET /meta, docs at /docs.
+
+    See docs/service.md for the request and answer formats and the limits.
+    """
+    import json
+    import os
+
+    try:
+        import uvicorn
+
+        from .service.app import LIMITS_ENV, MODEL_ENV, Limits
+    except ImportError as err:
+        msg.fail(f"serve-api needs the serve extra: pip install 'spacy-spanjoint[serve]' ({err})", exits=1)
+    limits = Limits(
+        max_body_bytes=max_body_bytes, max_texts=max_texts, max_chars=max_chars,
+        max_queued_texts=max_queued_texts, threads=threads or max(1, (os.cpu_count() or 1) // workers),
+    )
+    # Each worker process builds its own app from these (uvicorn imports the factory by name).
+    os.environ[MODEL_ENV] = model
+    os.environ[LIMITS_ENV] = json.dumps(limits.__dict__)
+    uvicorn.run(
+        "spacy_spanjoint.service.app:app_from_environment", factory=True, host=host, port=port, workers=workers
+    )
+
+
 @app.command("visualize")
 def visualize_cli(
     model: str = typer.Argument(..., help="Pipeline: a folder or an installed package"),
