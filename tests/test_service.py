@@ -9,11 +9,12 @@ import time
 
 import pytest
 
+from extras import require
 from spacy_spanjoint.predict import predict_file
 
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
+httpx = require("httpx")
+require("fastapi")
+require("uvicorn")
 
 TEXTS = ["John Smith lives in New York. Mary works for Acme Corp in Paris.", "Anna married Tom.", "Bob visited Rome."]
 LIMITS = {"--max-texts": 4, "--max-chars": 200, "--max-body-bytes": 2000}
