@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
 import typer
 
@@ -124,7 +124,7 @@ def main(
                 report["ray"].append(summary)
         finally:
             ray.shutdown()
-    save_report(report, output, markdown(report))
+    save_report(report, output, markdown)
 
 
 def machine() -> Dict[str, Any]:
@@ -136,9 +136,10 @@ def machine() -> Dict[str, Any]:
     }
 
 
-def save_report(report: Dict[str, Any], output: Path, text: str) -> None:
-    """Add the load average at the end, write the JSON report and the markdown beside it, print the markdown."""
+def save_report(report: Dict[str, Any], output: Path, markdown: Callable[[Dict[str, Any]], str]) -> None:
+    """Add the load average at the end, write the JSON report and its markdown beside it, print the markdown."""
     report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    text = markdown(report)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf8")
     output.with_suffix(".md").write_text(text, encoding="utf8")

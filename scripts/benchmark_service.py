@@ -101,7 +101,7 @@ def main(
         finally:
             process.terminate()
             process.wait(timeout=30)
-    save_report(report, output, markdown(report))
+    save_report(report, output, markdown)
 
 
 def markdown(report: Dict[str, Any]) -> str:

@@ -9,6 +9,8 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from extras import require
+
 from spacy_spanjoint.cli import app
 from spacy_spanjoint.predict import predict_file, read_records
 from spacy_spanjoint.scale import Extractor, PlanMismatch, plan_shards, read_output, run_job
@@ -35,7 +37,7 @@ def write_jsonl(path, n_lines):
 @pytest.fixture(scope="module")
 def job_input(tmp_path_factory):
     """A folder of a JSON Lines file (with bad lines), a .txt file and a Parquet file."""
-    pa = pytest.importorskip("pyarrow")
+    pa = require("pyarrow")
     import pyarrow.parquet as pq
 
     folder = tmp_path_factory.mktemp("ray_input")
@@ -48,8 +50,8 @@ def job_input(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray = pytest.importorskip("ray")
-    pytest.importorskip("ray.data")
+    ray = require("ray")
+    require("ray.data")
     # The test's own classes (a flaky extractor) travel to the workers by value.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ray.init(num_cpus=2, include_dashboard=False)
@@ -113,6 +115,17 @@ def test_only_complete_shards_count_as_done(job_input, tmp_path):
     assert [shard.index for shard in todo] == [0, 2, 3, 4, 5, 6]
     assert not list(output.glob(".*.tmp"))
     assert read_output(output) == [{"id": "x", "entities": []}, {"file": "f", "line": 2, "error": "bad"}]
+
+
+def test_options_are_checked_before_ray_starts(saved_tiny_pipeline, job_input, tmp_path):
+    _, model = saved_tiny_pipeline
+    require("ray.data")
+    run = CliRunner().invoke
+    result = run(app, ["predict", str(model), str(job_input), str(tmp_path / "out"), "--engine", "ray", "--format", "csv"])
+    assert result.exit_code == 1 and "for --engine ray" in result.output
+    result = run(app, ["predict", str(model), str(job_input), str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 1 and "needs --engine ray" in result.output
+    assert not (tmp_path / "out").exists()
 
 
 # Jobs on a local Ray

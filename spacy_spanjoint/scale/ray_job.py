@@ -32,6 +32,8 @@ from .shards import Shard, plan_shards, prepare_output, read_shard, shard_file, 
 # Error reasons are cut to this many characters (an exception can quote the whole text).
 MAX_REASON_CHARS = 500
 SHARD_FIELDS = tuple(field.name for field in fields(Shard))
+# One read task at a time for every this many actors (at least one).
+ACTORS_PER_READER = 8
 
 
 class Extractor:
@@ -173,7 +175,8 @@ def run_job(
     int8 (bool): Quantize the encoder to int8 in each actor.
     extractor (Type[Extractor]): The callable class of the map step.
     RETURNS (Dict[str, Any]): The summary, also saved as `_summary.json`: shards
-        (all, skipped, written), documents and errors written by this run, seconds.
+        (all, skipped, written), documents and errors written by this run, seconds
+        (in all, and until the first output).
     """
     import ray
 
@@ -181,13 +184,15 @@ def run_job(
     shards = plan_shards(input_path, shard_size)
     todo = prepare_output(output_dir, shards, output_format, shard_size)
     documents = errors = 0
+    first_output: Optional[float] = None
     if todo:
         local = Path(model)
         dataset = (
             ray.data.from_items([asdict(shard) for shard in todo], override_num_blocks=len(todo))
             # Reading takes no CPU of its own: with every CPU held by an actor, a read task
-            # that asked for one would never start.
-            .flat_map(_read_rows, num_cpus=0)
+            # that asked for one would never start. Without a CPU, Ray would start a worker
+            # process per shard at once; a few readers keep up with many actors.
+            .flat_map(_read_rows, num_cpus=0, compute=ray.data.TaskPoolStrategy(size=max(1, actors // ACTORS_PER_READER)))
             .map_batches(
                 extractor,
                 fn_constructor_kwargs={
@@ -202,7 +207,8 @@ def run_job(
                 compute=ray.data.ActorPoolStrategy(size=actors),
             )
         )
-        documents, errors = _collect_and_write(dataset, todo, Path(output_dir), output_format)
+        documents, errors, first_output = _collect_and_write(dataset, todo, Path(output_dir), output_format)
+        first_output -= start
     seconds = time.perf_counter() - start
     summary = {
         "shards": len(shards),
@@ -212,16 +218,20 @@ def run_job(
         "errors": errors,
         "seconds": round(seconds, 2),
         "documents_per_second": round(documents / seconds, 2) if seconds > 0 else None,
+        # Until the first annotated batch came back: mostly starting the actors and loading the pipeline.
+        "first_output_seconds": None if first_output is None else round(first_output, 2),
     }
     write_summary(output_dir, summary)
     return summary
 
 
-def _collect_and_write(dataset: Any, todo: List[Shard], output_dir: Path, output_format: str) -> Tuple[int, int]:
+def _collect_and_write(dataset: Any, todo: List[Shard], output_dir: Path, output_format: str) -> Tuple[int, int, float]:
     expected = {shard.index: shard.count for shard in todo}
     pending: Dict[int, Dict[int, Tuple[str, bool]]] = {shard.index: {} for shard in todo}
     documents = errors = 0
+    first_output = None
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+        first_output = first_output or time.perf_counter()
         rows = zip(*(batch[name].tolist() for name in ("shard", "index", "output", "error")))
         for shard, index, output, error in rows:
             held = pending.get(shard)
@@ -236,4 +246,4 @@ def _collect_and_write(dataset: Any, todo: List[Shard], output_dir: Path, output
     if pending:
         missing = {shard: expected[shard] - len(held) for shard, held in pending.items()}
         raise RuntimeError(f"Ray returned incomplete shards (shard: records missing): {missing}")
-    return documents, errors
+    return documents, errors, first_output or time.perf_counter()
