@@ -339,9 +339,11 @@ def prepare_package_cli(
 @app.command("predict")
 def predict_cli(
     model: str = typer.Argument(..., help="Pipeline: a folder or an installed package such as en_spanjoint"),
-    input_path: Path = _input_file("Input: .txt (one document per line) or JSONL with a 'text' field"),
-    output_path: Path = typer.Argument(..., help="Output file", dir_okay=False),
-    output_format: str = typer.Option("jsonl", "--format", "-f", help="Output format: jsonl, csv or spert"),
+    input_path: Path = typer.Argument(
+        ..., help="Input: .txt (one document per line) or JSONL with a 'text' field; --engine ray: also Parquet, or a folder", exists=True
+    ),
+    output_path: Path = typer.Argument(..., help="Output file; --engine ray: a folder of shards"),
+    output_format: str = typer.Option("jsonl", "--format", "-f", help="Output format: jsonl, csv or spert; --engine ray: jsonl or parquet"),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Documents per batch", min=1),
     n_process: int = typer.Option(1, "--n-process", "-n", help="Processes for nlp.pipe", min=1),
     int8: bool = typer.Option(False, "--int8", help="Quantize the encoder to int8 first: faster on a CPU, slightly less accurate"),
@@ -356,6 +358,11 @@ def predict_cli(
         "--escape-formulas/--keep-formulas",
         help="CSV: prefix text cells starting with = + - @ with ' so spreadsheets do not run them as formulas",
     ),
+    engine: str = typer.Option("local", "--engine", help="local (nlp.pipe here) or ray (Ray Data, see docs/scale.md)"),
+    address: Optional[str] = typer.Option(None, "--address", help="--engine ray: the Ray cluster to join (default: start Ray here)"),
+    actors: int = typer.Option(1, "--actors", help="--engine ray: actors, each with its own pipeline", min=1),
+    shard_size: int = typer.Option(1000, "--shard-size", help="--engine ray: documents per output shard", min=1),
+    num_cpus: Optional[int] = typer.Option(None, "--num-cpus", help="--engine ray without --address: CPUs of the local Ray", min=1),
 ) -> None:
     """Predict entities and relations for every document of a file.
 
@@ -374,14 +381,21 @@ def predict_cli(
     from .predict import FORMATS, INPUT_FORMATS, count_lines, predict_file, require_spanjoint
     from .quantization import quantize_encoder
 
-    if output_format not in FORMATS:
-        msg.fail(f"Unknown --format {output_format!r}; expected one of {', '.join(FORMATS)}", exits=1)
     if precision is not None and precision not in PRECISIONS:
         msg.fail(f"Unknown --precision {precision!r}; expected one of {', '.join(PRECISIONS)}", exits=1)
     if input_format is not None and input_format not in INPUT_FORMATS:
         msg.fail(f"Unknown --input-format {input_format!r}; expected one of {', '.join(INPUT_FORMATS)}", exits=1)
     _refuse_overwriting_inputs(output_path, input_path)
     overrides = {} if precision is None else {"components": {"transformer": {"model": {"predict_precision": precision}}}}
+    if engine == "ray":
+        _predict_on_ray(model, input_path, output_path, output_format, batch_size, shard_size, actors, address, num_cpus, overrides, int8)
+        return
+    if engine != "local":
+        msg.fail(f"Unknown --engine {engine!r}; expected local or ray", exits=1)
+    if output_format not in FORMATS:
+        msg.fail(f"Unknown --format {output_format!r}; expected one of {', '.join(FORMATS)}", exits=1)
+    if input_path.is_dir() or output_path.is_dir():
+        msg.fail("A folder as input or output needs --engine ray", exits=1)
     nlp = _load_pipeline(model, overrides)
     try:
         require_spanjoint(nlp)
@@ -408,6 +422,71 @@ def predict_cli(
     msg.good(f"Wrote {written} documents to {output_path} ({output_format})")
     if problems:
         msg.fail(f"Skipped {len(problems)} bad input line(s) of {input_path}", exits=1)
+
+
+def _predict_on_ray(
+    model: str, input_path: Path, output_path: Path, output_format: str, batch_size: int, shard_size: int,
+    actors: int, address: Optional[str], num_cpus: Optional[int], overrides: Dict[str, Any], int8: bool,
+) -> None:
+    try:
+        from .scale import OUTPUT_FORMATS, ray_session, run_job
+        import ray.data  # noqa: F401
+    except ImportError as err:
+        msg.fail(f"--engine ray needs the ray extra: pip install 'spacy-spanjoint[ray]' ({err})", exits=1)
+    if output_format not in OUTPUT_FORMATS:
+        msg.fail(f"Unknown --format {output_format!r} for --engine ray; expected one of {', '.join(OUTPUT_FORMATS)}", exits=1)
+    try:
+        with ray_session(address, num_cpus):
+            summary = run_job(
+                model, input_path, output_path, output_format=output_format, actors=actors,
+                batch_size=batch_size, shard_size=shard_size, config=overrides, int8=int8,
+            )
+    except ValueError as err:  # the input or the output folder (see scale/shards.py)
+        msg.fail(str(err), exits=1)
+    msg.good(
+        f"Wrote {summary['shards_written']} shard(s) to {output_path} ({summary['shards_skipped']} of "
+        f"{summary['shards']} already complete): {summary['documents']} documents, {summary['errors']} errors, "
+        f"{summary['seconds']} s"
+    )
+    if summary["errors"]:
+        msg.fail(f"{summary['errors']} document(s) became error records (their 'error' field says why)", exits=1)
+
+
+@app.command("serve-api")
+def serve_api_cli(
+    model: str = typer.Argument(..., help="Pipeline: a folder or an installed package such as en_spanjoint"),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (0.0.0.0 exposes the service to the network)"),
+    port: int = typer.Option(8080, "--port", help="Port"),
+    workers: int = typer.Option(1, "--workers", help="uvicorn worker processes, each loading the pipeline once", min=1),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per worker (default: CPUs / workers)", min=1),
+    max_body_bytes: int = typer.Option(1_000_000, "--max-body-bytes", help="Largest request body", min=1),
+    max_texts: int = typer.Option(64, "--max-texts", help="Texts per request", min=1),
+    max_chars: int = typer.Option(20_000, "--max-chars", help="Characters per text", min=1),
+    max_queued_texts: int = typer.Option(1024, "--max-queued-texts", help="Texts waiting per worker before 503", min=1),
+) -> None:
+    """Serve the pipeline over HTTP: POST /extract, GET /health, GET /meta, docs at /docs.
+
+    See docs/service.md for the request and answer formats and the limits.
+    """
+    import json
+    import os
+
+    try:
+        import uvicorn
+
+        from .service.app import LIMITS_ENV, MODEL_ENV, Limits
+    except ImportError as err:
+        msg.fail(f"serve-api needs the serve extra: pip install 'spacy-spanjoint[serve]' ({err})", exits=1)
+    limits = Limits(
+        max_body_bytes=max_body_bytes, max_texts=max_texts, max_chars=max_chars,
+        max_queued_texts=max_queued_texts, threads=threads or max(1, (os.cpu_count() or 1) // workers),
+    )
+    # Each worker process builds its own app from these (uvicorn imports the factory by name).
+    os.environ[MODEL_ENV] = model
+    os.environ[LIMITS_ENV] = json.dumps(limits.__dict__)
+    uvicorn.run(
+        "spacy_spanjoint.service.app:app_from_environment", factory=True, host=host, port=port, workers=workers
+    )
 
 
 @app.command("visualize")

@@ -102,28 +102,62 @@ def read_records(
     with path.open("rb") as file:
         # Binary lines end at b"\n" only; text mode would also split at a lone "\r".
         for number, raw in enumerate(file, start=1):
-            if number == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8) :]
-            raw = raw[:-1] if raw.endswith(b"\n") else raw
-            raw = raw[:-1] if raw.endswith(b"\r") else raw
-            try:
-                line = raw.decode("utf8")
-            except UnicodeDecodeError as err:
-                reason = f"not UTF-8 text (byte {raw[err.start]:#04x} at byte {err.start + 1} of the line)"
-                yield number, None, InputProblem(str(path), number, reason)
-                continue
-            if not line.strip():
-                continue
-            if input_format == "txt":
-                record, reason = {"id": number, "text": line}, None
-            else:
-                record, reason = _parse_json_line(line)
-            if reason is None:
-                reason = _text_problem(record, max_length)
-            yield number, None if reason else record, None if reason is None else InputProblem(str(path), number, reason)
+            record, reason = parse_line(raw, number, input_format, max_length)
+            if record is not None or reason is not None:
+                yield number, record, None if reason is None else InputProblem(str(path), number, reason)
 
 
-def _parse_json_line(line: str) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+def parse_line(raw: bytes, number: int, input_format: str, max_length: Optional[int] = None
+               ) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    """One input line as a record, or the reason it cannot be used.
+
+    The line ends at b"\n" (a "\r" before it is dropped); a byte-order mark
+    opening line 1 is ignored. A `.txt` line is the text, with the line
+    number as its `id`; a JSON Lines line is an object with a string `text`.
+
+    raw (bytes): The line as read from a binary file.
+    number (int): Its line number, from 1.
+    input_format (str): "txt" or "jsonl".
+    max_length (Optional[int]): Longest usable text in characters; None: no limit.
+    RETURNS (Tuple[Optional[Dict], Optional[str]]): The record or the reason;
+        (None, None) for a blank line.
+    """
+    line, reason = decode_line(raw, number)
+    if line is None:
+        return None, reason
+    if not line.strip():
+        return None, None
+    if input_format == "txt":
+        record, reason = {"id": number, "text": line}, None
+    else:
+        record, reason = parse_json_line(line)
+    if reason is None:
+        reason = _text_problem(record, max_length)
+    return (None, reason) if reason else (record, None)
+
+
+def decode_line(raw: bytes, number: int) -> Tuple[Optional[str], Optional[str]]:
+    """The text of an input line without its line end (b"\n", and a "\r"
+    before it) and, on line 1, without a byte-order mark; or why it is not UTF-8.
+
+    RETURNS (Tuple[Optional[str], Optional[str]]): The text, or None and the reason.
+    """
+    if number == 1 and raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    raw = raw[:-1] if raw.endswith(b"\n") else raw
+    raw = raw[:-1] if raw.endswith(b"\r") else raw
+    try:
+        return raw.decode("utf8"), None
+    except UnicodeDecodeError as err:
+        return None, f"not UTF-8 text (byte {raw[err.start]:#04x} at byte {err.start + 1} of the line)"
+
+
+def parse_json_line(line: str) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    """Parse one JSON Lines input line.
+
+    line (str): The line, without its line break.
+    RETURNS (Tuple[Optional[Dict], Optional[str]]): The record, or what is wrong with the line.
+    """
     try:
         record = json.loads(line)
     except json.JSONDecodeError as err:
