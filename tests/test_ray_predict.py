@@ -135,8 +135,10 @@ def test_ray_output_equals_single_process_predict(first_job, saved_tiny_pipeline
     nlp, _ = saved_tiny_pipeline
     output, summary = first_job
     good = [r for r in read_output(output) if "error" not in r]
-    # The JSON Lines input has ids; the text and Parquet records name their file and line.
-    got = {"a.jsonl": [r for r in good if "id" in r], "b.txt": [without_source(r) for r in good if r.get("file") == "b.txt"]}
+    # The JSON Lines input has ids; the text (whose ids are line numbers) and Parquet records
+    # name their file and line too.
+    got = {"a.jsonl": [r for r in good if "id" in r and "file" not in r],
+           "b.txt": [without_source(r) for r in good if r.get("file") == "b.txt"]}
     for name, records in got.items():
         predict_file(nlp, job_input / name, tmp_path / "expected.jsonl", batch_size=3)
         expected = [json.loads(line) for line in (tmp_path / "expected.jsonl").read_text(encoding="utf8").splitlines()]
@@ -163,7 +165,7 @@ def test_bad_records_become_error_records_and_nothing_is_lost(first_job):
     assert [(r["file"], r["line"]) for r in errors] == [("a.jsonl", 4), ("a.jsonl", 9), ("a.jsonl", 13), ("c.parquet", 2)]
     assert "invalid JSON" in errors[0]["error"] and "missing 'text'" in errors[1]["error"]
     # Every non-blank line of the input exactly once: 13 + 6 + 3.
-    keys = [r["id"] if "id" in r and "error" not in r else (r["file"], r["line"]) for r in records]
+    keys = [(r["file"], r["line"]) if "file" in r else r["id"] for r in records]
     assert len(keys) == len(set(keys)) == summary["documents"] == 22
     assert summary["errors"] == 4
 
@@ -239,7 +241,8 @@ def test_killed_actor_is_retried_without_loss_or_duplicates(local_ray, first_job
     boom = [r for r in records if r.get("id") == "n10"]
     assert boom == [{"id": "n10", "file": "in.jsonl", "line": 10, "error": "ValueError: cannot read BOOM"}]
     # Nothing lost and nothing twice: the other records as in the first job.
-    first = [r for r in read_output(first_job[0]) if "id" in r and "error" not in r and r["id"] != "n10"]
+    first = [r for r in read_output(first_job[0])
+             if "id" in r and "file" not in r and "error" not in r and r["id"] != "n10"]
     assert [r for r in records if "error" not in r] == first
     assert [(r["line"], r["error"][:12]) for r in records if "error" in r] == [
         (4, "invalid JSON"), (9, "missing 'tex"), (10, "ValueError: "), (13, "'text' must ")

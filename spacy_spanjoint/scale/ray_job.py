@@ -27,7 +27,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Type, Union
 
 from ..predict import doc_to_record, spans_key_of
 from ..relations import register_extensions
-from .shards import Shard, plan_shards, prepare_output, read_shard, shard_file, write_shard, write_summary
+from .shards import Shard, kind_of, plan_shards, prepare_output, read_shard, shard_file, write_shard, write_summary
 
 # Error reasons are cut to this many characters (an exception can quote the whole text).
 MAX_REASON_CHARS = 500
@@ -82,7 +82,8 @@ class Extractor:
                 outputs[i], errors[i] = self.error_record(columns, i, record, reason), True
                 continue
             output = doc_to_record(doc, record, self.spans_key)
-            if "id" not in record:
+            # a .txt line's id is its line number, unique only within its file
+            if "id" not in record or kind_of(Path(columns["file"][i])) == "text":
                 output.update(file=columns["file"][i], line=columns["line"][i])
             outputs[i] = json.dumps(output, ensure_ascii=False)
         return {"shard": columns["shard"], "index": columns["index"], "output": outputs, "error": errors}
