@@ -66,6 +66,13 @@ def markdown(study: str, rows: Dict[str, dict]) -> str:
         lines.append(f"| {name} | `{row['config']}` | {overrides} | {', '.join(map(str, row['seeds']))} | {cell(test['ner_f'])} | "
                      f"{cell(test['re_strict_f'])} | {cell(test['re_boundaries_f'])} | {cell(dev['ner_f'])} | "
                      f"{cell(dev['re_strict_f'])} |")
+    if study == "spert_baseline" and "paper" in rows:
+        test = rows["paper"]["summary"]["test"]
+        lines += ["", "Mean of SpERT as published minus the reference run: "
+                  + ", ".join(f"{name} {test[key]['mean'] - REFERENCE['test'][key]:+.2f}"
+                              for name, key in (("NER F1", "ner_f"), ("strict RE F1", "re_strict_f"),
+                                                ("RE boundaries F1", "re_boundaries_f")))
+                  + f" ({test['ner_f']['n']} seed(s))."]
     lines += ["", "## Runs", "", "| row | seed | test NER F1 | test strict RE F1 | train seconds | threads | CPU |",
               "|---|---|---|---|---|---|---|"]
     for name, row in rows.items():

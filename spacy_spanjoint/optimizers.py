@@ -21,18 +21,29 @@ from thinc.api import Model, Optimizer, registry
 from thinc.types import FloatsXd
 
 
+# an update count at which thinc's bias correction factors, 1 - b^t, are 1
+UNCORRECTED_STEP = 10**9
+
+
 class DecayGroupOptimizer(Optimizer):
     """thinc's Adam whose weight decay (`L2`, decoupled) skips the parameters
     whose name contains one of `no_decay`.
 
     no_decay (Sequence[str]): Parts of parameter names left undecayed.
+    correct_bias (bool): Adam's bias correction of the moments (thinc's);
+        False: none, as SpERT's `AdamW(correct_bias=False)`.
     """
 
-    __slots__ = ["no_decay"]
+    __slots__ = ["no_decay", "correct_bias"]
 
-    def __init__(self, *args, no_decay: Sequence[str] = (), **kwargs):
+    def __init__(self, *args, no_decay: Sequence[str] = (), correct_bias: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.no_decay = tuple(no_decay)
+        self.correct_bias = correct_bias
+
+    def _adam(self, ops, weights, gradient, lr_scale, key, nr_upd):
+        # thinc scales the step by sqrt(1 - b2^t) / (1 - b1^t); at a very large t the factor is 1
+        return super()._adam(ops, weights, gradient, lr_scale, key, nr_upd if self.correct_bias else UNCORRECTED_STEP)
 
     def decays(self, key: Tuple[int, str]) -> bool:
         """Whether the parameter of this key is decayed."""
@@ -61,16 +72,19 @@ def build_adamw(
     grad_clip=0.0,
     use_averages: bool = False,
     no_decay: Sequence[str] = ("bias", "LayerNorm.weight"),
+    correct_bias: bool = True,
 ) -> Optimizer:
     """Adam with decoupled weight decay L2 (AdamW), none on the parameters
     named in `no_decay` (SpERT's: biases and LayerNorm weights). The other
     arguments are those of thinc's `Adam.v1`; eps defaults to SpERT's 1e-6.
+    correct_bias (bool): False skips Adam's bias correction, as SpERT's
+        AdamW does (larger steps over the first few thousand updates).
 
     RETURNS (Optimizer): The optimizer.
     """
     return DecayGroupOptimizer(
         learn_rate, L2=L2, beta1=beta1, beta2=beta2, eps=eps, grad_clip=grad_clip,
-        L2_is_weight_decay=True, use_averages=use_averages, no_decay=no_decay,
+        L2_is_weight_decay=True, use_averages=use_averages, no_decay=no_decay, correct_bias=correct_bias,
     )
 
 

@@ -251,3 +251,14 @@ def test_torch_adamw_takes_adam_settings_and_refuses_what_it_cannot_do():
     for refused in ({"grad_clip": 1.0}, {"use_averages": True}, {"L2_is_weight_decay": False}):
         with pytest.raises(ValueError, match="TorchAdamW.v1 supports"):
             build(0.001, **refused)
+
+
+def test_without_bias_correction_the_first_steps_are_larger_as_in_spert():
+    first_steps = {}
+    for correct_bias in (True, False):
+        optimizer = DecayGroupOptimizer(0.01, L2=0.0, beta1=0.9, beta2=0.999, eps=1e-6, correct_bias=correct_bias)
+        weights, _ = optimizer((0, "w"), numpy.zeros((2,), dtype="f"), numpy.array([1.0, -2.0], dtype="f"))
+        first_steps[correct_bias] = weights
+    # step 1: m = 0.1 g, v = 0.001 g^2; corrected, lr * sign(g); uncorrected, lr * 0.1 / sqrt(0.001)
+    assert first_steps[True] == pytest.approx([-0.01, 0.01], rel=1e-3)
+    assert first_steps[False] == pytest.approx([-0.01 * 0.1 / 0.001 ** 0.5, 0.01 * 0.1 / 0.001 ** 0.5], rel=1e-3)
