@@ -66,3 +66,17 @@ def test_package_loads_by_name_and_reads_raw_text(tiny_encoder_path, tmp_path):
     entities = {(start, end) for start, end, _ in output["entities"]}
     for head, tail, label, score in output["relations"]:
         assert tuple(head) in entities and tuple(tail) in entities
+
+
+def test_ci_tests_the_installed_package_not_the_checkout():
+    """.ci/run sets SPANJOINT_TEST_INSTALLED: the package under test is then the one pip
+    installed, not the source folder beside the tests."""
+    import pytest
+
+    import spacy_spanjoint
+
+    if os.environ.get("SPANJOINT_TEST_INSTALLED") != "1":
+        pytest.skip("only where the installed package is tested (.ci/run)")
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    assert not os.path.abspath(spacy_spanjoint.__file__).startswith(checkout + os.sep)
+    assert "site-packages" in spacy_spanjoint.__file__
