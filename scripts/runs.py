@@ -159,11 +159,14 @@ def evaluate_in_subprocess(model_dir: Path, corpora: Dict[str, Path], output: Pa
     return json.loads(out.strip().splitlines()[-1])
 
 
-def execute_all(runs: Sequence[Run], budget_for, jobs: int, gpu_id: int) -> List[dict]:
-    """Run everything, `jobs` at a time, each with its share of the CPU cores."""
+def execute_all(runs: Sequence[Run], budget_for, jobs: int, gpu_id: int, run_one=execute) -> List[dict]:
+    """Run everything, `jobs` at a time, each with its share of the CPU cores.
+
+    run_one (Callable): Trains and scores one run, with the arguments of `execute`.
+    """
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(execute, run, budget_for(run), threads, gpu_id) for run in runs]
+        futures = [pool.submit(run_one, run, budget_for(run), threads, gpu_id) for run in runs]
         results = []
         for run, future in zip(runs, futures):
             result = future.result()

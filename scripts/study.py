@@ -18,8 +18,7 @@ stopped; `scripts/study_report.py STUDY` turns those files into the report.
     python scripts/study.py STUDY [--rows ROW ...] [--seeds 0 --seeds 1 --seeds 2] [--jobs 2]
 """
 import json
-import os
-from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional
 
@@ -27,7 +26,7 @@ import typer
 
 from spacy_spanjoint.outputs import atomic_path
 
-from runs import Run, budget_overrides, execute, machine
+from runs import Run, budget_overrides, execute, execute_all, machine
 
 
 class Row(NamedTuple):
@@ -57,12 +56,13 @@ STUDIES: Dict[str, Dict[str, Row]] = {
 BATCH_SIZE = 2
 
 
-def run_and_record(run: Run, row: str, budget: Dict[str, str], threads: int, results: Path) -> dict:
-    """Train and score one run unless its result file exists; write it under `results`."""
+def run_and_record(results: Path, run: Run, budget: Dict[str, str], threads: int, gpu_id: int) -> dict:
+    """Train and score one run (in OUTPUT/ROW/seedN) unless its result file exists; write it under `results`."""
+    row = run.run_dir.parent.name
     path = results / f"{row}_seed{run.seed}.json"
     if path.exists():
         return json.loads(path.read_text())
-    result = {"row": row, **execute(run, budget, threads, gpu_id=-1), "machine": machine(-1)}
+    result = {"row": row, **execute(run, budget, threads, gpu_id), "machine": machine(gpu_id)}
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     return result
@@ -90,16 +90,10 @@ def main(
     output_dir = output_dir or Path("training") / study
     results = results or Path("reports") / study / "runs"
     budget = budget_overrides(epochs, train_corpus, BATCH_SIZE)
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    todo = [(row, Run(output_dir / row / f"seed{seed}", study_rows[row].config, seed, study_rows[row].overrides,
-                      train_corpus, {"dev": dev_corpus, "test": test_corpus}))
+    runs = [Run(output_dir / row / f"seed{seed}", study_rows[row].config, seed, study_rows[row].overrides,
+                train_corpus, {"dev": dev_corpus, "test": test_corpus})
             for seed in seeds for row in (rows or list(study_rows))]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(run_and_record, run, row, budget, threads, results) for row, run in todo]
-        for (row, run), future in zip(todo, futures):
-            scores = future.result()["scores"]["test"]
-            print(f"{row} seed {run.seed}: test NER F1 {scores['ner_f']:.2f}, strict RE F1 {scores['re_strict_f']:.2f}",
-                  flush=True)
+    execute_all(runs, lambda run: budget, jobs, gpu_id=-1, run_one=partial(run_and_record, results))
 
 
 if __name__ == "__main__":

@@ -29,10 +29,8 @@ ENCODER = "components.transformer.model.train_precision"
 
 
 def torch_adamw(config: dict) -> dict:
-    """The config's Adam settings for `spacy-spanjoint.TorchAdamW.v1` (decay on every weight, as thinc's Adam.v1)."""
-    adam = config["training"]["optimizer"]
-    keep = {key: adam[key] for key in ("learn_rate", "L2", "beta1", "beta2", "eps")}
-    return {"@optimizers": "spacy-spanjoint.TorchAdamW.v1", **keep}
+    """The config's optimizer block on `spacy-spanjoint.TorchAdamW.v1`, which takes Adam.v1's settings."""
+    return {**config["training"]["optimizer"], "@optimizers": "spacy-spanjoint.TorchAdamW.v1"}
 
 
 def variants(config: dict) -> Dict[str, Dict[str, object]]:
