@@ -150,8 +150,8 @@ def training_pairs(
     all_pairs = torch.cat([positives[first][:, :2], negatives])
     if multi_label:
         targets = torch.zeros((all_pairs.shape[0], symmetric.shape[0]), dtype=torch.long, device=device)
-        rows = torch.searchsorted(pair_keys.sort().values, keys)
-        targets[pair_keys.argsort()[rows], positives[:, 2]] = 1
+        sorted_keys, order = pair_keys.sort()
+        targets[order[torch.searchsorted(sorted_keys, keys)], positives[:, 2]] = 1
         return all_pairs, targets
     labels = torch.cat(
         [positives[first][:, 2] + 1, torch.zeros(negatives.shape[0], dtype=torch.long, device=device)]
