@@ -16,8 +16,8 @@ from typing import Dict
 
 import typer
 
-from ablations import BATCH_SIZE, ROWS, run_dir_name
-from runs import mean_std, pyplot, steps_per_epoch
+from spacy_spanjoint.analysis.ablation_rows import BATCH_SIZE, ROWS, run_dir_name
+from spacy_spanjoint.analysis.runs import mean_std, pyplot, steps_per_epoch
 
 METRICS = [("dev", "ner_f"), ("dev", "re_strict_f"), ("test", "ner_f"), ("test", "re_strict_f"),
            ("test", "re_strict_macro_f")]
@@ -50,7 +50,7 @@ def bucket_scores(runs_dir: Path, test_path: Path, types) -> Dict[str, dict]:
     from spacy.training import Example
     from spacy.vocab import Vocab
 
-    from spacy_spanjoint.analysis import entity_f1_by_length, relation_f1_by_distance
+    from spacy_spanjoint.analysis.breakdown import entity_f1_by_length, relation_f1_by_distance
 
     vocab = Vocab()
     gold = list(DocBin().from_disk(test_path).get_docs(vocab))
@@ -140,8 +140,8 @@ def main(
     from spacy.tokens import DocBin
     from spacy.vocab import Vocab
 
-    from spacy_spanjoint.analysis import imbalance_ratios
-    from spacy_spanjoint.corpus import load_types
+    from spacy_spanjoint.analysis.breakdown import imbalance_ratios
+    from spacy_spanjoint.data.corpus import load_types
 
     summary = summarize(runs_dir, steps_per_epoch(train_path, BATCH_SIZE))
     if not summary:

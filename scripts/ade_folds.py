@@ -1,7 +1,7 @@
 """10-fold cross-validation on ADE, nested entities kept.
 
 Trains configs/ade.cfg on each fold's train split for the same budget (see
-scripts/runs.py), scores the final model on the fold's test split, and writes
+spacy_spanjoint/analysis/runs.py), scores the final model on the fold's test split, and writes
 OUTPUT.json and OUTPUT.md: per fold and as mean +- std over folds, the macro F1
 of NER and of strict RE (the measure ADE results are usually given in), with
 the micro F1 beside them.
@@ -14,7 +14,7 @@ from typing import List
 
 import typer
 
-from runs import Run, budget_overrides, execute_all, mean_std
+from spacy_spanjoint.analysis.runs import Run, budget_overrides, execute_all, mean_std
 
 METRICS = ("ner_macro_f", "re_strict_macro_f", "ner_f", "re_strict_f")
 

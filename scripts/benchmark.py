@@ -9,7 +9,7 @@ Measures, and writes to a JSON report and a PNG plot:
   predicts differently;
 - peak resident memory of that process;
 - on a CPU, the full pipeline with a float32 encoder, a bfloat16 one
-  (`predict_precision`, `spacy_spanjoint.precision`) and an int8 one
+  (`predict_precision`, `spacy_spanjoint.encoder.precision`) and an int8 one
   (`spacy_spanjoint.quantize_encoder`): throughput (timed alternately in one
   process) and test NER / strict RE F1 of each;
 - the full pipeline's throughput at several `nlp.pipe` batch sizes (timed
@@ -27,18 +27,17 @@ Measures, and writes to a JSON report and a PNG plot:
 import contextlib
 import json
 import os
-import platform
-import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List
 
 import typer
 
-from runs import gold_words, machine, pyplot
+from spacy_spanjoint.analysis.benchmarks import measure_training, peak_memory_gib
+from spacy_spanjoint.analysis.runs import gold_words, machine, pyplot
 
 DOC_SIZES = [1000, 2000, 4000, 8000, 16000, 32000]
 QUICK_DOC_SIZES = [1000, 2000]
@@ -46,11 +45,6 @@ TRAIN_CONFIGS = ["configs/conll04.cfg", "configs/conll04_spert.cfg"]
 PRECISIONS = ["float32", "bfloat16", "int8"]
 BATCH_SIZES = [8, 32, 128, 512]
 QUICK_BATCH_SIZES = [8, 32]
-
-
-def peak_memory_gib() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
 
 
 def load_pipeline(model_dir: Path, gpu_id: int):
@@ -105,7 +99,7 @@ def throughput(model_dir: Path, test_path: Path, batch_size: int, repeats: int, 
     (`SpanJointModel.entity_logits`); its predictions are compared with the
     factored pipeline's.
     """
-    from spacy_spanjoint.gate_profile import span_model
+    from spacy_spanjoint.analysis.gate_profile import span_model
 
     nlp = load_pipeline(model_dir, gpu_id)
     words = test_docs(nlp, test_path, limit)
@@ -164,7 +158,7 @@ def predicted_outputs(doc, spans_key: str) -> tuple:
 
 def encoder_precision_of(nlp) -> str:
     """What the pipeline's encoder predicts in: "float32", "bfloat16" or "int8"."""
-    from spacy_spanjoint.precision import effective_precision
+    from spacy_spanjoint.encoder.precision import effective_precision
 
     return effective_precision(transformer_of(nlp)[1].model)
 
@@ -190,7 +184,7 @@ def encoder_precisions(model_dir: Path, test_path: Path, batch_size: int, repeat
     """
     from spacy.training import Example
 
-    from spacy_spanjoint.precision import has_native_bfloat16
+    from spacy_spanjoint.encoder.precision import has_native_bfloat16
 
     pipelines = {name: load_with_precision(model_dir, name) for name in PRECISIONS}
     gold = gold_test_docs(pipelines["float32"], test_path, limit)
@@ -275,59 +269,6 @@ def measure_long_doc(model_dir: Path, test_path: Path, n_tokens: int, gpu_id: in
         "peak_memory_before_doc_gib": memory_before,
         "entities": len(doc.spans["entities"]),
         "relations": len(doc._.relations),
-    }
-
-
-def measure_training(config_path: Path, train_path: Path, steps: int, full_epoch: bool, gpu_id: int,
-                     sections: Optional[Dict[str, dict]] = None) -> dict:
-    """Seconds per training epoch from real `nlp.update` steps (run in a fresh process).
-
-    sections (Optional[Dict[str, dict]]): Config blocks to replace, by dotted
-        path ("training.optimizer": {...}), for variants of the config.
-    """
-    import spacy
-    from spacy.training.initialize import init_nlp
-    from spacy.util import load_config, registry, resolve_dot_names
-
-    if gpu_id >= 0:
-        spacy.require_gpu(gpu_id)
-    overrides = {"paths.train": str(train_path), "paths.dev": str(train_path)}
-    config = load_config(config_path, overrides=overrides, interpolate=False)
-    for path, block in (sections or {}).items():
-        *parents, name = path.split(".")
-        node = config
-        for parent in parents:
-            node = node[parent]
-        node[name] = block
-    nlp = init_nlp(config, use_gpu=gpu_id)
-    interpolated = nlp.config.interpolate()
-    training = registry.resolve(interpolated["training"])
-    (train_corpus,) = resolve_dot_names(interpolated, [training["train_corpus"]])
-    examples = list(train_corpus(nlp))
-    batches = list(training["batcher"](examples))
-    optimizer, dropout = training["optimizer"], training["dropout"]
-    warmup = 2
-    timed = batches if full_epoch else batches[warmup : warmup + steps]
-    for batch in batches[:warmup]:
-        nlp.update(batch, drop=dropout, sgd=optimizer, losses={})
-    start = time.perf_counter()
-    for batch in timed:
-        nlp.update(batch, drop=dropout, sgd=optimizer, losses={})
-    seconds = time.perf_counter() - start
-    per_step = seconds / len(timed)
-    return {
-        "config": str(config_path),
-        "method": (
-            "one full epoch of nlp.update steps, timed after 2 warm-up steps" if full_epoch else
-            f"{len(timed)} nlp.update steps timed after {warmup} warm-up steps, scaled to the {len(batches)} steps of one epoch"
-        ),
-        "includes_dev_evaluation": False,
-        "train_docs": len(examples),
-        "steps_per_epoch": len(batches),
-        "timed_steps": len(timed),
-        "seconds_per_step": round(per_step, 4),
-        "seconds_per_epoch": round(per_step * len(batches), 1),
-        "peak_memory_gib": peak_memory_gib(),
     }
 
 

@@ -12,26 +12,17 @@ markdown.
     python scripts/benchmark_ray.py /tmp/minilm_untrained reports/benchmark_ray.json --docs 400
 """
 import json
-import os
-import platform
 import resource
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict, List
 
 import typer
 
-# Short news-like documents, one to three sentences, cycled to the requested count.
-SENTENCES = [
-    "John Wilkes Booth, who assassinated President Lincoln, was an actor.",
-    "Mary Smith works for Acme Corp in Paris.",
-    "The University of Oslo is in Norway, and Anna studied there before she married Tom.",
-    "Bob visited Rome in May. He met the mayor of the city and the director of the museum.",
-    "Acme Corp, based in Berlin, hired Carla Diaz as its chief engineer.",
-]
+from spacy_spanjoint.analysis.benchmarks import SENTENCES, benchmark_machine, save_report
 
 
 def write_input(path: Path, docs: int) -> None:
@@ -46,7 +37,7 @@ def single_process(model: str, input_path: str, output_path: str, threads: int, 
     import spacy
     import torch
 
-    from spacy_spanjoint.predict import predict_file
+    from spacy_spanjoint.data.predict import predict_file
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
@@ -96,7 +87,7 @@ def main(
         "documents": docs,
         "batch_size": batch_size,
         "shard_size": shard_size,
-        "machine": machine(),
+        "machine": benchmark_machine(),
         "ray_version": ray.__version__,
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -125,25 +116,6 @@ def main(
         finally:
             ray.shutdown()
     save_report(report, output, markdown)
-
-
-def machine() -> Dict[str, Any]:
-    """The processor, CPUs and load average of this machine (at the start of a benchmark)."""
-    return {
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "load_average_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-def save_report(report: Dict[str, Any], output: Path, markdown: Callable[[Dict[str, Any]], str]) -> None:
-    """Add the load average at the end, write the JSON report and its markdown beside it, print the markdown."""
-    report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    text = markdown(report)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf8")
-    output.with_suffix(".md").write_text(text, encoding="utf8")
-    typer.echo(text)
 
 
 def markdown(report: Dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from typing import Any, Dict, List
 
 import typer
 
-from benchmark_ray import SENTENCES, machine, save_report
+from spacy_spanjoint.analysis.benchmarks import SENTENCES, benchmark_machine, save_report
 
 
 def free_port() -> int:
@@ -88,7 +88,7 @@ def main(
         "pipeline": str(model),
         "pipeline_label": label,
         "server": {"workers": 1, "threads": threads},
-        "machine": machine(),
+        "machine": benchmark_machine(),
         "levels": [],
     }
     with tempfile.TemporaryDirectory() as tmp:

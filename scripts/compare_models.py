@@ -20,7 +20,7 @@ from typing import List
 
 import typer
 
-from runs import SCORE_KEYS, gold_words
+from spacy_spanjoint.analysis.runs import SCORE_KEYS, gold_words
 
 COLUMNS = ("ner_p", "ner_r", "ner_f", "re_strict_p", "re_strict_r", "re_strict_f", "re_strict_macro_f",
            "re_boundaries_f")
@@ -32,8 +32,8 @@ def measure(model_dir: Path, test_path: Path, gpu_id: int) -> dict:
     from spacy.tokens import DocBin
     from spacy.training import Example
 
-    from spacy_spanjoint.analysis import entity_error_profile, relation_error_profile
-    from spacy_spanjoint.precision import effective_precision
+    from spacy_spanjoint.analysis.breakdown import entity_error_profile, relation_error_profile
+    from spacy_spanjoint.encoder.precision import effective_precision
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
@@ -111,7 +111,7 @@ def config_table(columns: list, rows: dict) -> str:
 
 
 def error_tables(rows: dict) -> str:
-    """Counts of each kind of entity and relation error per model (see `spacy_spanjoint.analysis`)."""
+    """Counts of each kind of entity and relation error per model (see `spacy_spanjoint.analysis.breakdown`)."""
     tables = []
     for title, key in (("Entities (gold and predicted counts, then each kind of outcome)", "entity_errors"),
                        ("Relations, strict (gold and predicted counts, then each kind of outcome)", "relation_errors")):

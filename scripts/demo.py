@@ -13,7 +13,7 @@ import spacy
 import typer
 
 import spacy_spanjoint
-from spacy_spanjoint.predict import spans_key_of
+from spacy_spanjoint.data.predict import spans_key_of
 
 SENTENCES = [
     "John Wilkes Booth, who assassinated President Lincoln, was an actor.",

@@ -9,8 +9,8 @@ import spacy
 import typer
 from spacy.tokens import DocBin
 
-from runs import gold_words
-from spacy_spanjoint.gate_profile import gate_profile
+from spacy_spanjoint.analysis.runs import gold_words
+from spacy_spanjoint.analysis.gate_profile import gate_profile
 
 
 def main(model: Path = typer.Argument(..., exists=True), corpus: Path = typer.Argument(..., exists=True),

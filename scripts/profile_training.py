@@ -24,7 +24,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 import typer
 
-from runs import machine
+from spacy_spanjoint.analysis.runs import machine
 
 # (part, markers): a sample belongs to the first part one of whose markers is in its stack
 PARTS: List[Tuple[str, Sequence[str]]] = [

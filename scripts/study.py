@@ -24,9 +24,9 @@ from typing import Dict, List, NamedTuple, Optional
 
 import typer
 
-from spacy_spanjoint.outputs import atomic_path
+from spacy_spanjoint.data.outputs import atomic_path
 
-from runs import Run, budget_overrides, execute, execute_all, machine
+from spacy_spanjoint.analysis.runs import Run, budget_overrides, execute, execute_all, machine
 
 
 class Row(NamedTuple):

@@ -13,7 +13,7 @@ from typing import Dict, List
 
 import typer
 
-from runs import mean_std
+from spacy_spanjoint.analysis.runs import mean_std
 
 # lavis-nlp/spert trained here with the same encoder (all-MiniLM-L6-v2, lowercased input), CoNLL04
 # train, 20 epochs, batch 2, learning rate 5e-5, 100/100 negatives, seed 42, scored by its own
@@ -92,7 +92,7 @@ def main(
     output = reports / study
     results = [json.loads(path.read_text()) for path in sorted(results_dir.glob("*.json"))]
     if not results:
-        raise typer.BadParameter(f"no run files in {results_dir}; run scripts/spert_baseline.py first")
+        raise typer.BadParameter(f"no run files in {results_dir}; run scripts/study.py first")
     rows = summarise(results)
     output.parent.mkdir(parents=True, exist_ok=True)
     reference = {"reference": REFERENCE} if study == "spert_baseline" else {}

@@ -15,7 +15,7 @@ from typing import List
 
 import typer
 
-from runs import gold_words
+from spacy_spanjoint.analysis.runs import gold_words
 
 
 def main(
@@ -29,22 +29,21 @@ def main(
     from spacy.tokens import DocBin
     from spacy.training import Example
 
-    from spacy_spanjoint.gate_profile import span_model
-
     named = [item.split("=", 1) for item in corpora]
     bad = [item for item, pair in zip(corpora, named) if len(pair) != 2 or not Path(pair[1]).exists()]
     if bad:
         raise typer.BadParameter(f"corpora must be NAME=PATH with an existing PATH, got {bad}")
     nlp = spacy.load(model_dir)
-    model = span_model(nlp)
-    report = {"model": str(model_dir), "trained_with": {"entity": model.entity_threshold,
-                                                         "relation": model.relation_threshold}, "scores": {}}
+    pipe = nlp.get_pipe("spanjoint")
+    saved = pipe.decoding_in_effect
+    report = {"model": str(model_dir), "trained_with": {"entity": saved["entity_threshold"],
+                                                         "relation": saved["relation_threshold"]}, "scores": {}}
     for name, path in named:
         gold = list(DocBin().from_disk(path).get_docs(nlp.vocab))
         rows = report["scores"][name] = []
         for entity in entity_thresholds:
             for relation in relation_thresholds:
-                model.entity_threshold, model.relation_threshold = entity, relation
+                pipe.set_decoding(entity_threshold=entity, relation_threshold=relation)
                 scores = nlp.evaluate([Example(doc, ref) for doc, ref in zip(gold_words(nlp, gold), gold)])
                 rows.append({"entity": entity, "relation": relation,
                              "ner_f": round(100 * scores["spans_entities_f"], 2),

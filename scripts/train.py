@@ -19,7 +19,7 @@ from spacy.cli._util import parse_config_overrides
 from spacy.cli.train import train
 from spacy.util import load_config
 
-from runs import steps_per_epoch
+from spacy_spanjoint.analysis.runs import steps_per_epoch
 
 
 def main(

@@ -21,8 +21,8 @@ from typing import Dict, List
 
 import typer
 
-from benchmark import measure_training
-from runs import machine
+from spacy_spanjoint.analysis.benchmarks import measure_training
+from spacy_spanjoint.analysis.runs import machine
 
 CONFIG = Path("configs/conll04.cfg")
 ENCODER = "components.transformer.model.train_precision"

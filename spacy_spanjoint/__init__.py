@@ -5,9 +5,9 @@ extensions. The pipeline component, architectures and scorer are found by
 spaCy through the package's entry points, so `spacy.load` of a saved pipeline
 needs no import.
 """
-from .quantization import quantize_encoder
-from .relations import Relation, concat_docs, register_extensions, span_as_doc, triples
-from .visualize import render, serve
+from .data.visualize import render, serve
+from .encoder.quantization import quantize_encoder
+from .pipeline.relations import Relation, concat_docs, register_extensions, span_as_doc, triples
 
 __version__ = "0.1.0"
 

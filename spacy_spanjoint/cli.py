@@ -1,6 +1,6 @@
 """The `spanjoint` command line: argument parsing and printing only.
 
-The work is done in `corpus.py` and `stats.py`. Add a command by decorating a
+The work is done in `data/corpus.py` and `data/stats.py`. Add a command by decorating a
 function with `@app.command(...)`; `python -m spacy_spanjoint` and the
 `spanjoint` console script both run `app`.
 """
@@ -14,7 +14,7 @@ import srsly
 import typer
 from wasabi import msg
 
-from .corpus import (
+from .data.corpus import (
     ENTITIES_KEY,
     CorpusError,
     Problem,
@@ -26,8 +26,8 @@ from .corpus import (
     write_docbin,
     write_spert_json,
 )
-from .outputs import OutputError, atomic_path, check_not_input
-from .stats import DISTANCE_DEFINITION, corpus_stats, count_annotations
+from .data.outputs import OutputError, atomic_path, check_not_input
+from .data.stats import DISTANCE_DEFINITION, corpus_stats, count_annotations
 
 app = typer.Typer(
     name="spanjoint",
@@ -301,7 +301,7 @@ def fetch_assets_cli(
     include_optional: bool = typer.Option(False, "--include-optional", help="Also fetch optional assets (SciERC)"),
 ) -> None:
     """Fetch the corpora of project.yml (mirror first, then the public URL) and verify their sha256."""
-    from .assets import AssetError, fetch_assets
+    from .data.assets import AssetError, fetch_assets
 
     if mirror is not None and not mirror.is_dir():
         msg.warn(f"Mirror folder {mirror} does not exist; using the public URLs")
@@ -326,7 +326,7 @@ def prepare_package_cli(
 
     Then build the package with `python -m spacy package OUTPUT_PATH DIR --build wheel`.
     """
-    from .packaging import prepare_pipeline
+    from .data.packaging import prepare_pipeline
 
     _refuse_overwriting_inputs(output_path, model_path)
     meta = prepare_pipeline(model_path, output_path, name=name, version=version)
@@ -373,13 +373,13 @@ def predict_cli(
     then exits with code 1 after writing everything else. The output is
     written to a temporary file that replaces it at the end, and never the input.
     With --int8 the encoder runs int8 dynamic quantization (CPU only); with
-    --precision bfloat16 it runs under bfloat16 autocast (`spacy_spanjoint.precision`).
+    --precision bfloat16 it runs under bfloat16 autocast (`spacy_spanjoint.encoder.precision`).
     """
     from tqdm import tqdm
 
-    from .precision import PRECISIONS
-    from .predict import FORMATS, INPUT_FORMATS, count_lines, predict_file, require_spanjoint
-    from .quantization import quantize_encoder
+    from .encoder.precision import PRECISIONS
+    from .data.predict import FORMATS, INPUT_FORMATS, count_lines, predict_file, require_spanjoint
+    from .encoder.quantization import quantize_encoder
 
     if precision is not None and precision not in PRECISIONS:
         msg.fail(f"Unknown --precision {precision!r}; expected one of {', '.join(PRECISIONS)}", exits=1)
@@ -511,9 +511,9 @@ def visualize_cli(
     """
     from spacy.tokens import Doc
 
-    from .outputs import atomic_output
-    from .predict import spans_key_of
-    from .visualize import render, screenshot
+    from .data.outputs import atomic_output
+    from .data.predict import spans_key_of
+    from .data.visualize import render, screenshot
 
     _refuse_overwriting_inputs(output_path, gold_path)
     if screenshot_path is not None:

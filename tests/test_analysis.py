@@ -5,7 +5,7 @@ from spacy.training import Example
 from spacy.vocab import Vocab
 
 from spacy_spanjoint import Relation
-from spacy_spanjoint.analysis import (
+from spacy_spanjoint.analysis.breakdown import (
     DISTANCE_INTERVALS,
     LENGTH_INTERVALS,
     entity_error_profile,

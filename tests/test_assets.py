@@ -6,7 +6,7 @@ import pytest
 import srsly
 from typer.testing import CliRunner
 
-from spacy_spanjoint.assets import AssetError, fetch_assets, read_assets
+from spacy_spanjoint.data.assets import AssetError, fetch_assets, read_assets
 from spacy_spanjoint.cli import app
 
 CONTENT = b'[{"tokens": ["a"], "entities": [], "relations": []}]'

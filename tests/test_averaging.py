@@ -5,7 +5,7 @@ import spacy
 import torch
 from thinc.api import Adam, PyTorchWrapper, torch2xp
 
-from spacy_spanjoint.averaging import AveragedHFShim, AveragedPyTorchShim, use_averaged_params
+from spacy_spanjoint.training.averaging import AveragedHFShim, AveragedPyTorchShim, use_averaged_params
 
 from tiny_pipeline import build_tiny_pipeline
 

@@ -1,4 +1,4 @@
-"""Token case as the encoder's token types (`spacy_spanjoint/case_token_types.py`):
+"""Token case as the encoder's token types (`spacy_spanjoint/encoder/case_token_types.py`):
 the grown table, the type ids of the word pieces, and the pipeline on the tiny encoder."""
 import numpy
 import pytest
@@ -9,8 +9,8 @@ from thinc.api import Adam
 from thinc.types import Ragged
 from transformers import BertConfig, BertModel, GPT2Config, GPT2Model
 
-from spacy_spanjoint.case_token_types import add_case_token_types, with_case_token_types
-from spacy_spanjoint.encoding import tokenize_windows
+from spacy_spanjoint.encoder.case_token_types import add_case_token_types, with_case_token_types
+from spacy_spanjoint.encoder.transformer import tokenize_windows
 from spacy_spanjoint.model.token_case import LOWER, N_CASE_CLASSES, OTHER, TITLE, UPPER
 
 from test_spanjoint_component import make_config, make_examples, make_nlp, predictions, scores, words_doc

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from spacy_spanjoint import Relation
 from spacy_spanjoint.cli import app
-from spacy_spanjoint.corpus import (
+from spacy_spanjoint.data.corpus import (
     CorpusError,
     count_dropped,
     docs_to_spert,
@@ -23,8 +23,8 @@ from spacy_spanjoint.corpus import (
     write_docbin,
     write_spert_json,
 )
-from spacy_spanjoint.relations import SYMMETRIC_LABELS_KEY
-from spacy_spanjoint.stats import corpus_stats
+from spacy_spanjoint.pipeline.relations import SYMMETRIC_LABELS_KEY
+from spacy_spanjoint.data.stats import corpus_stats
 
 FIXTURES = Path(__file__).parent / "fixtures"
 VALID = FIXTURES / "valid.json"
@@ -508,7 +508,7 @@ def test_file_that_is_not_a_docbin_is_a_clear_error(tmp_path, command, content):
 
 @pytest.mark.parametrize("command", ["export", "stats"])
 def test_corrupt_relation_records_name_the_doc(tmp_path, command):
-    from spacy_spanjoint.relations import RELATIONS_KEY
+    from spacy_spanjoint.pipeline.relations import RELATIONS_KEY
 
     vocab = Vocab()
     good = Doc(vocab, words=["Ann", "lives", "in", "Oslo"])

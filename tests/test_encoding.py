@@ -7,10 +7,10 @@ import spacy
 from spacy.tokens import Doc
 from thinc.types import Ragged
 
-from spacy_spanjoint import encoding
-from spacy_spanjoint.encoding import _chunks, fill_empty_tokens, resolve_encoder_name, token_windows
-from spacy_spanjoint.layers import window_chunks
-from spacy_spanjoint.windows import configure_sentence_windows, fit_windows, get_sentence_windows, split_by_pieces
+from spacy_spanjoint.encoder import transformer as encoding
+from spacy_spanjoint.encoder.transformer import _chunks, fill_empty_tokens, resolve_encoder_name, token_windows
+from spacy_spanjoint.layers.spanjoint import window_chunks
+from spacy_spanjoint.encoder.windows import configure_sentence_windows, fit_windows, get_sentence_windows, split_by_pieces
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
-"""Gate weights of a trained pipeline (`spacy_spanjoint.gate_profile`)."""
+"""Gate weights of a trained pipeline (`spacy_spanjoint.analysis.gate_profile`)."""
 import pytest
 
-from spacy_spanjoint.gate_profile import gate_profile, span_model
+from spacy_spanjoint.analysis.gate_profile import gate_profile, span_model
 
 from test_spanjoint_component import make_nlp, words_doc
 from tiny_pipeline import PREDICT_EVERYTHING, build_tiny_pipeline

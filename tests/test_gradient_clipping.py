@@ -9,7 +9,7 @@ import spacy
 import torch
 from thinc.api import Optimizer, PyTorchWrapper
 
-from spacy_spanjoint.gradient_clipping import clip_gradient_norm, torch_parameters
+from spacy_spanjoint.training.gradient_clipping import clip_gradient_norm, torch_parameters
 
 from test_spanjoint_component import make_config, make_examples
 
@@ -105,6 +105,7 @@ def test_pipeline_update_clips_each_component(tiny_encoder_path):
 @pytest.mark.parametrize("component", ["transformer", "spanjoint"])
 def test_negative_max_grad_norm_is_refused(tiny_encoder_path, component):
     config = make_config(tiny_encoder_path)
-    config["components"][component]["model"]["max_grad_norm"] = -1.0
+    setting = "max_grad_norm" if component == "transformer" else "head_max_grad_norm"
+    config["components"][component]["model"][setting] = -1.0
     with pytest.raises(ValueError, match="max_grad_norm"):
         spacy.util.load_model_from_config(config, auto_fill=True, validate=True)

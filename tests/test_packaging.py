@@ -10,7 +10,7 @@ import sys
 import srsly
 from spacy.cli.package import package
 
-from spacy_spanjoint.packaging import prepare_pipeline
+from spacy_spanjoint.data.packaging import prepare_pipeline
 from tiny_pipeline import build_tiny_pipeline
 
 TEXT = "John Smith lives in New York. Mary works for Acme Corp in Paris. Anna married Tom."

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from spacy_spanjoint import quantize_encoder
 from spacy_spanjoint.cli import app
-from spacy_spanjoint.precision import effective_precision, has_native_bfloat16, uses_bfloat16
+from spacy_spanjoint.encoder.precision import effective_precision, has_native_bfloat16, uses_bfloat16
 from test_spanjoint_component import make_examples
 
 TEXTS = ["John Smith lives in New York.", "Mary works for Acme Corp in Paris."]

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from spacy_spanjoint import Relation
 from spacy_spanjoint.cli import app
-from spacy_spanjoint.predict import CSV_HEADER, Writer, predict_file, read_records
+from spacy_spanjoint.data.predict import CSV_HEADER, Writer, predict_file, read_records
 
 TEXTS = ["John Smith lives in New York. Mary works for Acme Corp in Paris.", "Anna married Tom."]
 

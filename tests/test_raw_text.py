@@ -4,7 +4,7 @@ import pytest
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from spacy_spanjoint.encoding import fit_to_encoder, max_window_pieces
+from spacy_spanjoint.encoder.transformer import fit_to_encoder, max_window_pieces
 
 from test_spanjoint_component import make_examples, make_nlp
 

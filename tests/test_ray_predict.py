@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from extras import require
 
 from spacy_spanjoint.cli import app
-from spacy_spanjoint.predict import predict_file, read_records
+from spacy_spanjoint.data.predict import predict_file, read_records
 from spacy_spanjoint.scale import Extractor, PlanMismatch, plan_shards, read_output, run_job
 from spacy_spanjoint.scale.shards import prepare_output, read_shard, shard_file, write_shard
 
@@ -153,7 +153,7 @@ def test_ray_output_equals_single_process_predict(first_job, saved_tiny_pipeline
 
 
 def predict_one(nlp, text):
-    from spacy_spanjoint.predict import doc_to_record, spans_key_of
+    from spacy_spanjoint.data.predict import doc_to_record, spans_key_of
 
     return doc_to_record(nlp(text), {"text": text}, spans_key_of(nlp))
 

@@ -8,7 +8,7 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
 from spacy_spanjoint import Relation, concat_docs, span_as_doc, triples
-from spacy_spanjoint.relations import RELATIONS_KEY
+from spacy_spanjoint.pipeline.relations import RELATIONS_KEY
 
 WORDS = ["Ann", "Smith", "lives", "in", "Oslo", "."]
 

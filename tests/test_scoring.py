@@ -6,8 +6,8 @@ from spacy.util import registry
 from spacy.vocab import Vocab
 
 from spacy_spanjoint import Relation
-from spacy_spanjoint.relations import SYMMETRIC_LABELS_KEY
-from spacy_spanjoint.scoring import score_relations, score_spanjoint
+from spacy_spanjoint.pipeline.relations import SYMMETRIC_LABELS_KEY
+from spacy_spanjoint.pipeline.scoring import score_relations, score_spanjoint
 
 WORDS = ["Ann", "and", "Bob", "live", "in", "New", "York", "City", "."]
 ANN, BOB, NY, NYC = (0, 1), (2, 3), (5, 7), (5, 8)

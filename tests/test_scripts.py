@@ -177,3 +177,35 @@ def test_demo_prints_the_test_scores_and_each_sentence_with_its_entities(saved_t
     assert result.stdout.startswith("test NER F1 50.00, strict RE F1 25.00")
     assert "Mary Smith works for Acme Corp ." in result.stdout
     assert "Boston is in Massachusetts ." in result.stdout
+
+
+def test_scripts_import_the_package_and_never_each_other():
+    import ast
+
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    names = {path.stem for path in scripts.glob("*.py")}
+    found = {}
+    for path in scripts.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module]
+            elif isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            else:
+                continue
+            found.update({(path.name, m): True for m in modules if m.split(".")[0] in names})
+    assert found == {}
+
+
+def test_the_pipeline_never_imports_the_analysis_tools():
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "spacy_spanjoint"
+    offenders = []
+    for path in package.rglob("*.py"):
+        if "analysis" in path.relative_to(package).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and "analysis" in node.module.split("."):
+                offenders.append(str(path.relative_to(package)))
+    assert offenders == []

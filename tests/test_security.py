@@ -12,7 +12,7 @@ import srsly
 from typer.testing import CliRunner
 
 from spacy_spanjoint.cli import app
-from spacy_spanjoint.encoder_loading import check_file_name
+from spacy_spanjoint.encoder.loading import check_file_name
 
 
 def crafted_pipeline(saved_tiny_pipeline, tmp_path: Path, change) -> Path:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from extras import require
-from spacy_spanjoint.predict import predict_file
+from spacy_spanjoint.data.predict import predict_file
 
 httpx = require("httpx")
 require("fastapi")

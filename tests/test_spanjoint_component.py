@@ -13,7 +13,8 @@ from spacy.util import filter_spans, load_config, load_model_from_config
 from thinc.api import Adam, fix_random_seed
 
 from spacy_spanjoint import Relation
-from spacy_spanjoint.relations import SYMMETRIC_LABELS_KEY
+from spacy_spanjoint.layers.blocks import model_setting
+from spacy_spanjoint.pipeline.relations import SYMMETRIC_LABELS_KEY
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "conll04.cfg"
 
@@ -58,10 +59,15 @@ def make_config(encoder_path: Path, **model_overrides):
     config = load_config(CONFIG)
     config["components"]["transformer"]["model"]["name"] = str(encoder_path)
     config["components"]["transformer"]["model"]["predict_precision"] = "float32"
-    model = config["components"]["spanjoint"]["model"]
-    model["head_learn_rate_scale"] = HEAD_SCALE
-    model["flat_entities"] = False
-    model.update(model_overrides)
+    component = config["components"]["spanjoint"]
+    component["model"]["head_learn_rate_scale"] = HEAD_SCALE
+    component["flat_entities"] = False
+    for name, value in model_overrides.items():
+        *blocks, key = model_setting(name).split(".")
+        node = component
+        for block in blocks:
+            node = node[block]
+        node[key] = value
     return config
 
 
@@ -395,8 +401,8 @@ def test_unknown_label_in_training_is_reported(tiny_encoder_path):
 
 
 def test_symmetric_relation_kept_once_in_its_best_direction():
-    from spacy_spanjoint.component import SpanJoint
-    from spacy_spanjoint.relations import Relation
+    from spacy_spanjoint.pipeline.component import SpanJoint
+    from spacy_spanjoint.pipeline.relations import Relation
 
     component = SpanJoint.__new__(SpanJoint)
     component.cfg = {"symmetric_relations": ["Married_To"]}

@@ -9,11 +9,12 @@ import torch.nn.functional as F
 from spacy.util import load_config, load_model_from_config, registry
 from thinc.api import fix_random_seed
 
+from spacy_spanjoint.layers.blocks import flat_settings
 from spacy_spanjoint.model import SpanJointModel
 from spacy_spanjoint.model.candidates import training_pairs
 from spacy_spanjoint.model.classifiers import PhasedClassifier
 from spacy_spanjoint.model.losses import phased_loss
-from spacy_spanjoint.optimizers import DecayGroupOptimizer
+from spacy_spanjoint.training.optimizers import DecayGroupOptimizer
 
 from test_model_units import batch, gold
 from test_spanjoint_component import make_examples
@@ -196,14 +197,14 @@ def test_paper_configs_differ_from_spert_only_in_their_papers_parts(name):
     for section in ("paths", "system", "nlp", "corpora", "training", "initialize"):
         assert other[section] == spert[section], section
     assert other["components"]["transformer"] == spert["components"]["transformer"]
-    spert_model, other_model = spert["components"]["spanjoint"]["model"], other["components"]["spanjoint"]["model"]
+    spert_model, other_model = (flat_settings(c["components"]["spanjoint"]) for c in (spert, other))
     changed = {k for k in spert_model.keys() | other_model.keys() if spert_model.get(k) != other_model.get(k)}
     assert changed == PAPER_PARTS[name]
 
 
 def test_combined_paper_config_is_the_two_phase_one_with_spertmt_parts():
-    two_phase = load_config(PAPER_SPERT.parent / "conll04_two_phase.cfg")["components"]["spanjoint"]["model"]
-    combined = load_config(PAPER_SPERT.parent / "conll04_combined.cfg")["components"]["spanjoint"]["model"]
+    two_phase, combined = (flat_settings(load_config(PAPER_SPERT.parent / name)["components"]["spanjoint"])
+                           for name in ("conll04_two_phase.cfg", "conll04_combined.cfg"))
     changed = {k for k in two_phase.keys() | combined.keys() if two_phase.get(k) != combined.get(k)}
     assert changed == {"identification_heads", "classification_loss", "iou_weighted_identification",
                        "entity_logits_in_pairs"}

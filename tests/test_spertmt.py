@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from spacy.util import load_config, load_model_from_config
 from thinc.api import Adam, fix_random_seed
 
+from spacy_spanjoint.layers.blocks import flat_settings
 from spacy_spanjoint.model import SpanJointModel
 from spacy_spanjoint.model.classifiers import PhasedClassifier, threshold_class_scores
 from spacy_spanjoint.model.iou import entity_iou, span_iou
@@ -277,13 +278,13 @@ def test_conll04_configs_differ_from_the_main_config_only_in_the_model_block():
         # the case features (input token types and the span model's case table) go together
         other_encoder = dict(other["components"]["transformer"]["model"])
         case_types = other_encoder.pop("case_token_types", False)
-        assert case_types == other["components"]["spanjoint"]["model"]["token_case_features"], path.name
+        assert case_types == flat_settings(other["components"]["spanjoint"])["token_case_features"], path.name
         main_encoder = {k: v for k, v in main["components"]["transformer"]["model"].items() if k != "case_token_types"}
         assert other_encoder == main_encoder, path.name
         other_rest = {k: v for k, v in other["components"]["transformer"].items() if k != "model"}
         assert other_rest == {k: v for k, v in main["components"]["transformer"].items() if k != "model"}
-    spertmt = load_config(CONFIG_DIR / "conll04_spertmt.cfg")["components"]["spanjoint"]["model"]
+    spertmt = flat_settings(load_config(CONFIG_DIR / "conll04_spertmt.cfg")["components"]["spanjoint"])
     assert {k: spertmt[k] for k in SPERT_MT} == SPERT_MT
-    combined = load_config(CONFIG_DIR / "conll04_combined.cfg")["components"]["spanjoint"]["model"]
+    combined = flat_settings(load_config(CONFIG_DIR / "conll04_combined.cfg")["components"]["spanjoint"])
     assert combined["two_phase"] and combined["gated"] and combined["multiclass_features"]
     assert {k: combined[k] for k in COMBINED} == COMBINED

@@ -26,8 +26,8 @@ import pytest
 from typer.testing import CliRunner
 
 from spacy_spanjoint.cli import app
-from spacy_spanjoint.corpus import read_spert_json, write_docbin
-from spacy_spanjoint.stats import (
+from spacy_spanjoint.data.corpus import read_spert_json, write_docbin
+from spacy_spanjoint.data.stats import (
     DISTANCE_DEFINITION,
     corpus_stats,
     count_annotations,

@@ -5,7 +5,7 @@ import torch
 from spacy.tokens import Doc
 from thinc.api import Adam
 
-from spacy_spanjoint.layers import batch_case_classes
+from spacy_spanjoint.layers.spanjoint import batch_case_classes
 from spacy_spanjoint.model import SpanJointModel
 from spacy_spanjoint.model.token_case import DIGIT, LOWER, OTHER, TITLE, UPPER, TokenCaseFeature, case_class
 

@@ -9,7 +9,7 @@ import spacy
 from spacy.tokens import Doc, Span
 
 from spacy_spanjoint import Relation, render
-from spacy_spanjoint.visualize import find_chromium, run_chromium, screenshot
+from spacy_spanjoint.data.visualize import find_chromium, run_chromium, screenshot
 
 WORDS = ["The", "University", "of", "Oslo", "is", "in", "Norway", "and", "Anna", "works", "there", "."]
 GOLD_ENTITIES = [(1, 4, "Org"), (3, 4, "Loc"), (6, 7, "Loc"), (8, 9, "Peop")]

@@ -73,6 +73,10 @@ def ranking_loss(scores: Tensor, targets: Tensor, margin_positive: float = 2.5,
     return (loss_positive + loss_negative).mean()
 
 
+# the weights of the two tasks in the loss, alpha and beta of SpERT.MT Eq. 10
+LOSS_WEIGHTS = ("identification_weight", "classification_weight")
+
+
 def phased_loss(
     logits: Dict[str, Tensor],
     targets: Tensor,

@@ -26,6 +26,11 @@ from .span_representation import SpanRepresentation
 from .token_case import TokenCaseFeature
 
 
+# settings of `predict` that can change without retraining (`SpanJointModel.set_decoding`)
+DECODING_SETTINGS = ("entity_threshold", "relation_threshold", "class_threshold", "flat_entities",
+                     "max_entities_per_window")
+
+
 def check_switches(two_phase: bool, identification_heads: bool, classification_loss: str,
                    iou_weighted_identification: bool, class_threshold: Optional[float],
                    gated: bool = True, gated_relations: Optional[bool] = None) -> None:
@@ -202,6 +207,22 @@ class SpanJointModel(nn.Module):
         # prediction scores the candidate spans without building E'_S (`entity_logits`);
         # False builds every span representation (`building_span_representations`)
         self.factored_entity_logits = True
+
+    def set_decoding(self, **settings) -> None:
+        """Change how `predict` decides (the names of `DECODING_SETTINGS`); the
+        weights stay as they are.
+
+        RAISES (ValueError): For an unknown name, or a `class_threshold` on a
+            model without ranking class scores.
+        """
+        unknown = sorted(set(settings) - set(DECODING_SETTINGS))
+        if unknown:
+            raise ValueError(f"unknown decoding settings {unknown}; they are {list(DECODING_SETTINGS)}")
+        if settings.get("class_threshold") is not None and not self.entity_classifier.ranking:
+            raise ValueError("class_threshold (SpERT.MT Eq. 18) thresholds ranking class scores, and this "
+                             "model was trained with classification_loss = 'softmax'")
+        for name, value in settings.items():
+            setattr(self, name, value)
 
     def forward(
         self,

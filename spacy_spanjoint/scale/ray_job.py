@@ -25,8 +25,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Type, Union
 
-from ..predict import doc_to_record, spans_key_of
-from ..relations import register_extensions
+from ..data.predict import doc_to_record, spans_key_of
+from ..pipeline.relations import register_extensions
 from .shards import Shard, kind_of, plan_shards, prepare_output, read_shard, shard_file, write_shard, write_summary
 
 # Error reasons are cut to this many characters (an exception can quote the whole text).
@@ -50,7 +50,7 @@ class Extractor:
         import spacy
         import torch
 
-        from ..quantization import quantize_encoder
+        from ..encoder.quantization import quantize_encoder
 
         torch.set_num_threads(max(1, int(threads)))
         register_extensions()

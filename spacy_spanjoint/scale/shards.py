@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
-from ..predict import decode_line, parse_line
+from ..data.predict import decode_line, parse_line
 
 OUTPUT_FORMATS = ("jsonl", "parquet")
 PLAN_FILE = "_plan.json"

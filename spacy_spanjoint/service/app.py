@@ -24,9 +24,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from ..component import SpanJoint
-from ..predict import doc_to_record, spans_key_of
-from ..relations import register_extensions
+from ..data.predict import doc_to_record, spans_key_of
+from ..pipeline.component import SpanJoint
+from ..pipeline.relations import register_extensions
 from .batcher import Batcher, Overloaded
 
 # `serve-api` hands the model and limits to each uvicorn worker process through these.
@@ -100,11 +100,11 @@ def pipeline_meta(nlp: Any) -> Dict[str, Any]:
     }
     for name, pipe in nlp.pipeline:
         if isinstance(pipe, SpanJoint):
-            model = nlp.config["components"][name].get("model", {})
+            decoding = pipe.decoding_in_effect
             meta["entity_labels"] = pipe.entity_labels
             meta["relation_labels"] = pipe.relation_labels
             meta["thresholds"] = {
-                key: model[key] for key in ("entity_threshold", "relation_threshold", "class_threshold") if key in model
+                key: decoding[key] for key in ("entity_threshold", "relation_threshold", "class_threshold") if key in decoding
             }
     return meta
 

@@ -37,10 +37,10 @@ from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, 
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .component import SpanJoint
+from ..pipeline.component import SpanJoint
+from ..pipeline.relations import register_extensions
 from .corpus import ENTITIES_KEY, docs_to_spert
 from .outputs import atomic_output, check_not_input
-from .relations import register_extensions
 
 FORMATS = ("jsonl", "csv", "spert")
 INPUT_FORMATS = ("txt", "jsonl")

@@ -22,18 +22,18 @@ import torch
 from spacy.tokens import Doc, Span
 from spacy_transformers.align import get_alignment, get_alignment_via_offset_mapping
 from spacy_transformers.data_classes import FullTransformerBatch, TransformerData, WordpieceBatch
-from spacy_transformers.layers.transformer_model import TransformerModel, huggingface_tokenize, set_pytorch_transformer
 from spacy_transformers.layers.trfs2arrays import trfs2arrays
 from spacy_transformers.truncate import truncate_oversize_splits
 from thinc.api import Model
 from thinc.types import Floats2d, Ints1d, Ragged
 from transformers.file_utils import ModelOutput
 
-from .averaging import use_averaged_params
+from ..compat import TransformerModel, forward_of, huggingface_tokenize, replace_forward, set_pytorch_transformer
+from ..training.averaging import use_averaged_params
+from ..training.gradient_clipping import check_max_grad_norm, clip_gradient_norm
+from ..training.optimizers import step_torch_weights
 from .case_token_types import add_case_token_types, with_case_token_types
-from .encoder_loading import use_safe_loading
-from .gradient_clipping import check_max_grad_norm, clip_gradient_norm
-from .optimizers import step_torch_weights
+from .loading import use_safe_loading
 from .precision import check_precision, effective_precision, outputs_to_float32, prediction_autocast, uses_bfloat16
 from .quantization import refuse_if_quantized
 from .windows import fit_windows
@@ -149,25 +149,25 @@ class BoundedTransformerModel(TransformerModel):
       word pieces, grouped by length, so a long document costs time and memory
       in proportion to its length and not to its longest window.
     - With `use_averages`, dev evaluation and saving use the optimizer's
-      averaged weights (`spacy_spanjoint.averaging`).
+      averaged weights (`spacy_spanjoint.training.averaging`).
     - With `max_grad_norm`, the gradient is clipped to that global norm before
-      each update (`spacy_spanjoint.gradient_clipping`).
+      each update (`spacy_spanjoint.training.gradient_clipping`).
     - With `predict_precision` "bfloat16" (or "auto" on a CPU with native
       bfloat16), prediction on the CPU runs the encoder under bfloat16
-      autocast (`spacy_spanjoint.precision`); `train_precision` does the same
+      autocast (`spacy_spanjoint.encoder.precision`); `train_precision` does the same
       for the training forward pass (float32 weights and gradients).
     - Loading never runs code stored with the encoder, and never writes a
-      stored tokenizer file outside its folder (`spacy_spanjoint.encoder_loading`).
+      stored tokenizer file outside its folder (`spacy_spanjoint.encoder.loading`).
 
     The other arguments are those of `TransformerModel`.
     max_chunk_items (int): Largest chunk, in padded word pieces (windows x
         longest window).
     case_token_types (bool): Give each word piece its token's case class as
-        token type (`spacy_spanjoint.case_token_types`).
+        token type (`spacy_spanjoint.encoder.case_token_types`).
     max_grad_norm (Optional[float]): Largest global L2 norm of the gradient;
         None: no clipping beyond the optimizer's own.
     predict_precision (str): "float32", "bfloat16" or "auto" (see
-        `spacy_spanjoint.precision`).
+        `spacy_spanjoint.encoder.precision`).
     train_precision (str): The same for the training forward pass.
     """
 
@@ -180,7 +180,7 @@ class BoundedTransformerModel(TransformerModel):
         check_precision(train_precision)
         use_averaged_params(self)
         use_safe_loading(self)  # after the averaging, whose shim class it extends
-        self._func = bounded_forward
+        replace_forward(self, bounded_forward)
         self.attrs["max_chunk_items"] = max_chunk_items
         self.attrs["case_token_types"] = case_token_types
         self.attrs["max_grad_norm"] = max_grad_norm
@@ -193,7 +193,7 @@ class BoundedTransformerModel(TransformerModel):
 
     def finish_update(self, optimizer) -> None:
         """Clip the gradient to `max_grad_norm` (when set), then update (with
-        torch's fused AdamW for a `spacy_spanjoint.optimizers.TorchAdamW`)."""
+        torch's fused AdamW for a `spacy_spanjoint.training.optimizers.TorchAdamW`)."""
         clip_gradient_norm(self, self.attrs.get("max_grad_norm"))
         if not step_torch_weights(self, optimizer):
             super().finish_update(optimizer)
@@ -204,7 +204,7 @@ class BoundedTransformerModel(TransformerModel):
 
     def copy(self):
         copied = super().copy()
-        copied._func = self._func
+        replace_forward(copied, forward_of(self))
         for name in ("max_chunk_items", "case_token_types", "set_transformer", "max_grad_norm"):
             copied.attrs[name] = self.attrs[name]
         copied.predict_precision = self.predict_precision

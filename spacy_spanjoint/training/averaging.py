@@ -16,8 +16,9 @@ gradient reached them) and buffers keep their current values.
 import contextlib
 from typing import Dict, Tuple
 
-from spacy_transformers.layers.hf_shim import HFShim
-from thinc.api import Model, PyTorchShim, xp2torch
+from thinc.api import Model, xp2torch
+
+from ..compat import HFShim, PyTorchShim, swap_class, torch_module_of
 
 
 class AveragedParamsMixin:
@@ -25,19 +26,19 @@ class AveragedParamsMixin:
 
     @contextlib.contextmanager
     def use_params(self, params: Dict[Tuple[int, str], object]):
-        names = [] if self._model is None else [name for name, _ in self._model.named_parameters()]
+        names = [] if torch_module_of(self) is None else [name for name, _ in torch_module_of(self).named_parameters()]
         averaged = {name: xp2torch(params[(self.id, name)], device=self.device)
                     for name in names if (self.id, name) in params}
         if not averaged:
             with super().use_params(params):
                 yield
             return
-        current = {name: value.clone() for name, value in self._model.state_dict().items()}
-        self._model.load_state_dict({**current, **averaged})
+        current = {name: value.clone() for name, value in torch_module_of(self).state_dict().items()}
+        torch_module_of(self).load_state_dict({**current, **averaged})
         try:
             yield
         finally:
-            self._model.load_state_dict(current)
+            torch_module_of(self).load_state_dict(current)
 
 
 class AveragedPyTorchShim(AveragedParamsMixin, PyTorchShim):
@@ -62,5 +63,5 @@ def use_averaged_params(model: Model) -> Model:
         for shim in node.shims:
             averaged_class = AVERAGED_SHIMS.get(type(shim))
             if averaged_class is not None:
-                shim.__class__ = averaged_class
+                swap_class(shim, averaged_class)
     return model

@@ -14,14 +14,16 @@ from typing import List, Optional
 import torch
 from thinc.api import Model
 
+from ..compat import torch_module_of
+
 
 def torch_parameters(model: Model) -> List[torch.nn.Parameter]:
     """The torch parameters under the shims of a thinc model (none before it is built)."""
     parameters = []
     for node in model.walk():
         for shim in node.shims:
-            module = getattr(shim, "_model", None)
-            if isinstance(module, torch.nn.Module):
+            module = torch_module_of(shim)
+            if module is not None:
                 parameters.extend(module.parameters())
     return parameters
 

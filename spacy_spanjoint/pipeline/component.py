@@ -6,7 +6,7 @@ writes entities to `doc.spans[spans_key]` and relations to `doc._.relations`.
 """
 from itertools import islice
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy
 import srsly
@@ -19,52 +19,36 @@ from spacy.util import filter_spans
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, torch2xp, xp2torch
 
-from .gradient_clipping import clip_gradient_norm
-from .optimizers import step_torch_weights
-from .layers import GoldBatch, SpanJointOutput, build_torch_head
-from .model.losses import joint_loss
+from ..layers.spanjoint import GoldBatch, SpanJointOutput, build_torch_head, torch_span_model
+from ..model.losses import LOSS_WEIGHTS, joint_loss
+from ..model.spanjoint import DECODING_SETTINGS
+from ..training.learn_rate_scale import update_scaled
 from .relations import SYMMETRIC_LABELS_KEY, Relation, register_extensions
 from .scoring import same_tokenization, score_spanjoint
 
 DEFAULT_SPANJOINT_MODEL = """
 [model]
-@architectures = "spacy-spanjoint.SpanJointModel.v1"
-grad_factor = 1.0
-upstream = "*"
-max_span_width = 10
-max_distance = 10
-two_phase = true
-gated = true
-binary_features = true
-multiclass_features = true
-dropout = 0.1
-span_negatives = 100
-pair_negatives = 100
-entity_threshold = 0.5
-relation_threshold = 0.5
-max_entities_per_window = 50
-flat_entities = false
-positional_fusion = false
-head_learn_rate_scale = 50.0
+@architectures = "spacy-spanjoint.SpanJointModel.v2"
 
 [model.pooling]
 @layers = "reduce_max.v1"
+
+[model.span_representation]
+@misc = "spacy-spanjoint.span_representation.v1"
+
+[model.relation_representation]
+@misc = "spacy-spanjoint.relation_representation.v1"
+
+[model.classifiers]
+@misc = "spacy-spanjoint.classifiers.v1"
+
+[model.candidates]
+@misc = "spacy-spanjoint.training_candidates.v1"
+
+[model.loss]
+@misc = "spacy-spanjoint.joint_loss.v1"
 """
 DEFAULT_MODEL = Config().from_str(DEFAULT_SPANJOINT_MODEL)["model"]
-
-
-class ScaledOptimizer:
-    """A thinc optimizer whose learn rate is scaled by a constant (thinc's `lr_scale`)."""
-
-    def __init__(self, optimizer: Optimizer, scale: float):
-        self.optimizer = optimizer
-        self.scale = scale
-
-    def __call__(self, key, weights, gradient, *, lr_scale: float = 1.0):
-        return self.optimizer(key, weights, gradient, lr_scale=lr_scale * self.scale)
-
-    def __getattr__(self, name):
-        return getattr(self.optimizer, name)
 
 
 @Language.factory(
@@ -74,6 +58,13 @@ class ScaledOptimizer:
         "model": DEFAULT_MODEL,
         "spans_key": "entities",
         "scorer": {"@scorers": "spacy-spanjoint.spanjoint_scorer.v1"},
+        "entity_threshold": None,
+        "relation_threshold": None,
+        "class_threshold": None,
+        "flat_entities": None,
+        "max_entities_per_window": None,
+        "identification_weight": None,
+        "classification_weight": None,
     },
     default_score_weights={
         "spans_entities_f": 0.5,
@@ -87,14 +78,40 @@ class ScaledOptimizer:
         "relations_boundaries_f": None,
     },
 )
-def make_spanjoint(nlp: Language, name: str, model: Model, spans_key: str, scorer: Optional[Callable]) -> "SpanJoint":
+def make_spanjoint(
+    nlp: Language,
+    name: str,
+    model: Model,
+    spans_key: str,
+    scorer: Optional[Callable],
+    entity_threshold: Optional[float],
+    relation_threshold: Optional[float],
+    class_threshold: Optional[float],
+    flat_entities: Optional[bool],
+    max_entities_per_window: Optional[int],
+    identification_weight: Optional[float],
+    classification_weight: Optional[float],
+) -> "SpanJoint":
     """Create a `spanjoint` component.
 
-    model (Model): A `spacy-spanjoint.SpanJointModel.v1` on a transformer listener.
+    model (Model): A `spacy-spanjoint.SpanJointModel.v2` (or .v1) on a transformer listener.
     spans_key (str): Key of `doc.spans` for the entities.
     scorer (Optional[Callable]): Scores entities and relations.
+    entity_threshold, relation_threshold, class_threshold (Optional[float]),
+        flat_entities (Optional[bool]), max_entities_per_window (Optional[int]):
+        How prediction decides (see `SpanJointModel`); they change without
+        retraining, also at load time (`spacy.load(path, config=...)`).
+        None: the model's setting.
+    identification_weight, classification_weight (Optional[float]): alpha and
+        beta of the joint loss (SpERT.MT Eq. 10); None: the model's setting.
     """
-    return SpanJoint(nlp.vocab, model, name, spans_key=spans_key, scorer=scorer)
+    decoding = dict(entity_threshold=entity_threshold, relation_threshold=relation_threshold,
+                    class_threshold=class_threshold, flat_entities=flat_entities,
+                    max_entities_per_window=max_entities_per_window)
+    loss_weights = dict(identification_weight=identification_weight, classification_weight=classification_weight)
+    return SpanJoint(nlp.vocab, model, name, spans_key=spans_key, scorer=scorer,
+                     decoding={k: v for k, v in decoding.items() if v is not None},
+                     loss_weights={k: v for k, v in loss_weights.items() if v is not None})
 
 
 class SpanJoint(TrainablePipe):
@@ -108,8 +125,21 @@ class SpanJoint(TrainablePipe):
         *,
         spans_key: str = "entities",
         scorer: Optional[Callable] = score_spanjoint,
+        decoding: Optional[Dict[str, Any]] = None,
+        loss_weights: Optional[Dict[str, float]] = None,
     ) -> None:
+        """decoding (Optional[Dict[str, Any]]): Settings of `DECODING_SETTINGS`
+            that replace the model's at prediction.
+        loss_weights (Optional[Dict[str, float]]): identification_weight and
+            classification_weight that replace the model's in the loss.
+        """
         register_extensions()
+        unknown = sorted(set(decoding or {}) - set(DECODING_SETTINGS))
+        unknown += sorted(set(loss_weights or {}) - set(LOSS_WEIGHTS))
+        if unknown:
+            raise ValueError(f"spanjoint: unknown settings {unknown}")
+        self.decoding = dict(decoding or {})
+        self.loss_weights = dict(loss_weights or {})
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -154,8 +184,30 @@ class SpanJoint(TrainablePipe):
                     f"spanjoint: item {i} of the batch is a {type(doc).__name__}, not a Doc. Call the "
                     "pipeline on text (`nlp(text)`) or pass Docs made by its tokenizer."
                 )
+        self._apply_decoding()
         with torch.inference_mode():
             return self.model.predict((docs, None))
+
+    def set_decoding(self, **settings) -> None:
+        """Change how prediction decides (names of `DECODING_SETTINGS`), as the
+        component's config does at load time."""
+        unknown = sorted(set(settings) - set(DECODING_SETTINGS))
+        if unknown:
+            raise ValueError(f"spanjoint: unknown decoding settings {unknown}; they are {list(DECODING_SETTINGS)}")
+        self.decoding.update(settings)
+        self._apply_decoding()
+
+    @property
+    def decoding_in_effect(self) -> Dict[str, Any]:
+        """The decoding settings prediction uses now (empty before the model is built)."""
+        self._apply_decoding()
+        span_model = torch_span_model(self.model)
+        return {} if span_model is None else {name: getattr(span_model, name) for name in DECODING_SETTINGS}
+
+    def _apply_decoding(self) -> None:
+        span_model = torch_span_model(self.model)
+        if span_model is not None and self.decoding:
+            span_model.set_decoding(**self.decoding)
 
     def set_annotations(self, docs: Iterable[Doc], output: SpanJointOutput) -> None:
         """Write entities to `doc.spans[spans_key]` (and `doc.ents` when they do not
@@ -215,7 +267,11 @@ class SpanJoint(TrainablePipe):
         losses: Optional[Dict[str, float]] = None,
     ) -> Dict[str, float]:
         """Learn from a batch. Every doc goes through the listener, also docs
-        without entities, so the transformer sees the batch it produced."""
+        without entities, so the transformer sees the batch it produced.
+
+        drop (float): Not used, so `[training] dropout` changes nothing; the
+            span model's dropout is the architecture's `dropout` setting.
+        """
         if losses is None:
             losses = {}
         losses.setdefault(self.name, 0.0)
@@ -235,8 +291,8 @@ class SpanJoint(TrainablePipe):
 
     def get_loss(self, examples: Iterable[Example], output: SpanJointOutput):
         """The joint loss (two-phase Eq. 16, SpERT.MT Eq. 10 and 17) and its
-        gradient for each logit array; the loss weights come from the model's
-        config (`model.attrs["loss"]`)."""
+        gradient for each logit array; the loss weights are the component's
+        `loss_weights` over the model's (`model.attrs["loss"]`)."""
         logits, targets, eniou = {}, {}, None
         for key, value in output.arrays.items():
             if key.endswith(".targets"):
@@ -250,7 +306,7 @@ class SpanJoint(TrainablePipe):
             return {k.split(".", 1)[1]: v for k, v in logits.items() if k.startswith(task + ".")}
 
         loss = joint_loss(task_logits("entity"), targets["entity"], task_logits("relation"), targets["relation"],
-                          entity_eniou=eniou, **self.model.attrs.get("loss", {}))
+                          entity_eniou=eniou, **{**self.model.attrs.get("loss", {}), **self.loss_weights})
         loss.backward()
         gradients = {k: torch2xp(v.grad) if v.grad is not None else self.model.ops.alloc(v.shape) for k, v in logits.items()}
         return float(loss.detach()), gradients
@@ -262,11 +318,8 @@ class SpanJoint(TrainablePipe):
         span model's gradient is first clipped to that global norm."""
         encoder, *head = self.model.layers
         encoder.finish_update(sgd)
-        scale = self.model.attrs["head_learn_rate_scale"]
         for layer in head:
-            clip_gradient_norm(layer, self.model.attrs.get("max_grad_norm"))
-            if not step_torch_weights(layer, sgd, lr_scale=scale):
-                layer.finish_update(ScaledOptimizer(sgd, scale) if scale != 1.0 else sgd)
+            update_scaled(layer, sgd, self.model.attrs["head_learn_rate_scale"], self.model.attrs.get("max_grad_norm"))
 
     def _gold_batch(self, examples: Sequence[Example]) -> GoldBatch:
         """Gold entities and relations of a batch in batch-global token offsets."""
@@ -366,6 +419,7 @@ class SpanJoint(TrainablePipe):
         sample = [eg.predicted for eg in islice(get_examples(), 10)]
         self.model.initialize(X=(sample, None))
         self.cfg["width"] = self.model.get_dim("nI")
+        self._apply_decoding()
 
     def _set_dims(self) -> None:
         self.model.set_dim("nE", len(self.cfg["entity_labels"]))
@@ -378,6 +432,7 @@ class SpanJoint(TrainablePipe):
         self._set_dims()
         if len(self.model.layers) == 1:
             self.model.layers.append(build_torch_head(self.model))
+        self._apply_decoding()
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict:
         """Score entities and relations, with this component's symmetric labels."""

@@ -8,7 +8,7 @@ final model on each evaluation corpus in a fresh subprocess, keeps the
 predicted Docs (for later analyses) and the scores in RUN_DIR/result.json, and
 deletes the model weights. A run whose result.json exists is not repeated.
 
-    python scripts/runs.py MODEL_DIR NAME=CORPUS.spacy ... --output RUN_DIR
+    python -m spacy_spanjoint.analysis.runs MODEL_DIR NAME=CORPUS.spacy ... --output RUN_DIR
 """
 import json
 import math
@@ -153,7 +153,7 @@ def execute(run: Run, budget: Dict[str, str], threads: int, gpu_id: int) -> dict
 
 
 def evaluate_in_subprocess(model_dir: Path, corpora: Dict[str, Path], output: Path, env: dict, gpu_id: int) -> dict:
-    command = [sys.executable, __file__, str(model_dir), "--output", str(output), "--gpu-id", str(gpu_id)]
+    command = [sys.executable, "-m", "spacy_spanjoint.analysis.runs", str(model_dir), "--output", str(output), "--gpu-id", str(gpu_id)]
     command += [f"{name}={path}" for name, path in corpora.items()]
     out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])

@@ -30,8 +30,8 @@ from spacy import displacy
 from spacy.tokens import Doc
 from spacy.util import is_in_jupyter
 
+from ..pipeline.relations import SYMMETRIC_LABELS_KEY, register_extensions
 from .corpus import ENTITIES_KEY
-from .relations import SYMMETRIC_LABELS_KEY, register_extensions
 
 TP, FP, FN = "TP", "FP", "missed"
 STATUS_COLORS = {TP: "#8fd694", FP: "#ff9b9b", FN: "#ffd166"}

@@ -19,10 +19,10 @@ from spacy.scorer import PRFScore
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from .model.candidates import training_pairs, training_spans
-from .relations import SYMMETRIC_LABELS_KEY
-from .scoring import entity_types, relation_keys, symmetric_labels
-from .stats import entity_distance
+from ..data.stats import entity_distance
+from ..model.candidates import training_pairs, training_spans
+from ..pipeline.relations import SYMMETRIC_LABELS_KEY
+from ..pipeline.scoring import entity_types, relation_keys, symmetric_labels
 
 # (name, lowest, highest), both inclusive; None means unbounded
 LENGTH_INTERVALS: Tuple[Tuple[str, int, Optional[int]], ...] = (

@@ -19,6 +19,8 @@ import torch
 from spacy.language import Language
 from thinc.api import Model
 
+from ..compat import torch_module_of
+
 QUANTIZED_ATTR = "spanjoint_int8"
 
 
@@ -37,7 +39,7 @@ def quantize_encoder(nlp: Language, transformer_name: str = "transformer") -> La
     model = nlp.get_pipe(transformer_name).model
     if is_quantized(model):
         return nlp
-    modules = [shim._model for node in model.walk() for shim in node.shims if isinstance(shim._model, torch.nn.Module)]
+    modules = [torch_module_of(shim) for node in model.walk() for shim in node.shims if torch_module_of(shim) is not None]
     if not modules:
         raise ValueError(f"quantize_encoder: component '{transformer_name}' holds no torch model")
     for module in modules:

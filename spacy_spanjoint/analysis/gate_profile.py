@@ -12,7 +12,8 @@ import torch
 from spacy.language import Language
 from spacy.tokens import Doc
 
-from .model.gated_fusion import GatedFusion
+from ..layers.spanjoint import torch_span_model
+from ..model.gated_fusion import GatedFusion
 
 # gate -> (path of the GatedFusion in SpanJointModel, names of its inputs in order)
 GATES = {
@@ -24,10 +25,10 @@ GATES = {
 
 def span_model(nlp: Language, component: str = "spanjoint") -> torch.nn.Module:
     """The torch `SpanJointModel` inside a pipeline's spanjoint component."""
-    model = nlp.get_pipe(component).model
-    if len(model.layers) < 2:
+    model = torch_span_model(nlp.get_pipe(component).model)
+    if model is None:
         raise ValueError(f"'{component}' has no span model yet: initialize or train the pipeline first")
-    return model.layers[-1].shims[0]._model
+    return model
 
 
 def gate_profile(nlp: Language, docs: Iterable[Doc], selective: float = 0.9,

@@ -47,8 +47,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
+from ..pipeline.relations import SYMMETRIC_LABELS_KEY, Relation, register_extensions
 from .outputs import atomic_path
-from .relations import SYMMETRIC_LABELS_KEY, Relation, register_extensions
 
 # Default `doc.spans` key of the entities, shared with the component.
 ENTITIES_KEY = "entities"

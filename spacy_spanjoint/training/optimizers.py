@@ -20,6 +20,8 @@ import torch
 from thinc.api import Model, Optimizer, registry
 from thinc.types import FloatsXd
 
+from ..compat import grad_scaler_of, torch_module_of
+
 
 # an update count at which thinc's bias correction factors, 1 - b^t, are 1
 UNCORRECTED_STEP = 10**9
@@ -106,7 +108,7 @@ class TorchAdamW(DecayGroupOptimizer):
 
     def step_shim(self, shim, lr_scale: float = 1.0) -> None:
         """One AdamW step on the weights of a torch shim that have a gradient, then zero the gradients."""
-        module = shim._model
+        module = torch_module_of(shim)
         if shim.id not in self.torch_optimizers:
             named = list(module.named_parameters())
             groups = [{"params": [p for n, p in named if self.decays((shim.id, n)) is decays], "decays": decays}
@@ -116,7 +118,7 @@ class TorchAdamW(DecayGroupOptimizer):
                 p.dtype in (torch.float32, torch.float16, torch.bfloat16) for g in groups for p in g["params"]))
             self.torch_optimizers[shim.id] = (optimizer, [group["decays"] for group in groups])
         optimizer, decays = self.torch_optimizers[shim.id]
-        scaler = getattr(shim, "_grad_scaler", None)
+        scaler = grad_scaler_of(shim)
         if scaler is None or not scaler.found_inf:  # thinc skips a step whose gradient overflowed
             for group, decayed in zip(optimizer.param_groups, decays):
                 group.update(lr=self.learn_rate * lr_scale, betas=(self.b1, self.b2), eps=self.eps,

@@ -19,8 +19,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc
 
+from ..pipeline.relations import register_extensions
 from .corpus import ENTITIES_KEY, entity_spans
-from .relations import register_extensions
 
 DISTANCE_DEFINITION = (
     "number of tokens strictly between the head and tail entity spans "

@@ -29,10 +29,10 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any, Dict
 
 import srsly
-from spacy_transformers.layers.hf_shim import HFShim
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from .averaging import AveragedHFShim
+from ..compat import HF_INIT_SETTINGS, HFShim, hf_objects_of, swap_class
+from ..training.averaging import AveragedHFShim
 
 # What a tokenizer file may be called: a plain name, e.g. "vocab.txt" or "tokenizer.json".
 PLAIN_FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
@@ -92,9 +92,9 @@ def use_safe_loading(model: Any) -> None:
     """
     shim = model.layers[0].shims[0]
     if not isinstance(shim, SafeLoadingMixin):
-        shim.__class__ = SAFE_SHIMS[type(shim)]
-    hf_model = shim._hfmodel
-    for name in ("_init_tokenizer_config", "_init_transformer_config"):
+        swap_class(shim, SAFE_SHIMS[type(shim)])
+    hf_model = hf_objects_of(shim)
+    for name in HF_INIT_SETTINGS:
         settings = dict(getattr(hf_model, name) or {})
         _refuse_remote_code(settings, f"the transformer's {name[len('_init_'):]}")
         setattr(hf_model, name, {**settings, REMOTE_CODE: False})
@@ -111,7 +111,7 @@ def check_stored_encoder(msg: Dict[str, Any]) -> None:
     """
     config = msg.get("config") or {}
     _refuse_remote_code(config, "the stored transformer config")
-    for name in ("_init_tokenizer_config", "_init_transformer_config"):
+    for name in HF_INIT_SETTINGS:
         _refuse_remote_code(msg.get(name) or {}, f"the stored {name[len('_init_'):]}")
     tokenizer = msg.get("tokenizer") or {}
     if not isinstance(tokenizer, dict):

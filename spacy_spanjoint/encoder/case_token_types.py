@@ -22,7 +22,7 @@ from spacy.tokens import Span
 from spacy_transformers.data_classes import WordpieceBatch
 from thinc.types import Ragged
 
-from .model.token_case import N_CASE_CLASSES, case_classes
+from ..model.token_case import N_CASE_CLASSES, case_classes
 
 
 def token_type_embeddings(transformer) -> torch.nn.Embedding:

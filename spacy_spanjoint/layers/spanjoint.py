@@ -16,9 +16,10 @@ from spacy.tokens import Doc
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper, torch2xp, xp2torch
 from thinc.types import Floats2d
 
-from .averaging import use_averaged_params
-from .model import SpanJointModel
-from .model.token_case import case_classes
+from ..compat import torch_module_of
+from ..model import SpanJointModel
+from ..model.token_case import case_classes
+from ..training.averaging import use_averaged_params
 
 # Tokens per chunk of whole windows at prediction: about 40k candidate spans,
 # a few tens of MB of span representations at width 384.
@@ -60,6 +61,11 @@ def build_torch_head(model: Model) -> Model:
     module = SpanJointModel(model.get_dim("nI"), model.get_dim("nE"), model.get_dim("nR"), **hyper)
     wrapper = PyTorchWrapper(module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
     return use_averaged_params(wrapper)
+
+
+def torch_span_model(model: Model) -> Optional[SpanJointModel]:
+    """The torch `SpanJointModel` inside a span-joint thinc model (None before it is built)."""
+    return torch_module_of(model.layers[-1].shims[0]) if len(model.layers) > 1 else None
 
 
 def _convert_inputs(model: Model, inputs: Tuple, is_train: bool):

