@@ -29,7 +29,9 @@ def summarise(results: List[dict]) -> Dict[str, dict]:
     rows: Dict[str, dict] = {}
     for result in sorted(results, key=lambda r: (r["row"], r["seed"])):
         row = rows.setdefault(result["row"], {"config": result["config"], "overrides": result["overrides"],
-                                              "seeds": [], "runs": []})
+                                              "seeds": [], "runs": [], "notes": []})
+        if result.get("note") and result["note"] not in row["notes"]:
+            row["notes"].append(result["note"])
         row["seeds"].append(result["seed"])
         row["runs"].append({"seed": result["seed"], "steps": result["steps"], "train_seconds": result["train_seconds"],
                             "threads": result["threads"], "machine": result.get("machine", {}).get("cpu"),
@@ -50,7 +52,7 @@ def markdown(study: str, rows: Dict[str, dict]) -> str:
         f"`python scripts/study_report.py {study}` from the run files in `reports/{study}/runs/`, written by",
         f"`python scripts/study.py {study}`. Mean ± sample standard deviation over seeds.",
         "",
-        "| row | config | overrides | seeds | test NER F1 | test strict RE F1 | test RE boundaries F1 | dev NER F1 | dev strict RE F1 |",
+        "| row | config | overrides (as run) | seeds | test NER F1 | test strict RE F1 | test RE boundaries F1 | dev NER F1 | dev strict RE F1 |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     if study == "spert_baseline":
@@ -66,6 +68,9 @@ def markdown(study: str, rows: Dict[str, dict]) -> str:
         lines.append(f"| {name} | `{row['config']}` | {overrides} | {', '.join(map(str, row['seeds']))} | {cell(test['ner_f'])} | "
                      f"{cell(test['re_strict_f'])} | {cell(test['re_boundaries_f'])} | {cell(dev['ner_f'])} | "
                      f"{cell(dev['re_strict_f'])} |")
+    notes = [f"- {name}: {note}." for name, row in rows.items() for note in row["notes"]]
+    if notes:
+        lines += ["", "Notes:", ""] + notes
     if study == "spert_baseline" and "paper" in rows:
         test = rows["paper"]["summary"]["test"]
         lines += ["", "Mean of SpERT as published minus the reference run: "
