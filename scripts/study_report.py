@@ -13,6 +13,7 @@ from typing import Dict, List
 
 import typer
 
+from spacy_spanjoint.analysis.confidence import mean_interval, paired_difference
 from spacy_spanjoint.analysis.runs import mean_std
 
 # lavis-nlp/spert trained here with the same encoder (all-MiniLM-L6-v2, lowercased input), CoNLL04
@@ -22,6 +23,8 @@ REFERENCE = {"source": "lavis-nlp/spert, seed 42, its own evaluator", "test": {"
                                                                               "re_boundaries_f": 60.72}}
 TITLES = {"spert_baseline": "The SpERT baseline on CoNLL04", "fast_training": "Faster training on CoNLL04: the F1 it keeps"}
 KEYS = ["ner_f", "re_strict_f", "re_strict_macro_f", "re_boundaries_f"]
+# the row every other row of a study is compared with, seed by seed
+BASES = {"spert_baseline": "paper", "fast_training": "shipped"}
 
 
 def summarise(results: List[dict]) -> Dict[str, dict]:
@@ -40,6 +43,14 @@ def summarise(results: List[dict]) -> Dict[str, dict]:
         row["summary"] = {split: {key: mean_std([run["scores"][split][key] for run in row["runs"]]) for key in KEYS}
                           for split in ("dev", "test")}
     return rows
+
+
+def seed_scores(row: dict, split: str, key: str) -> Dict[int, float]:
+    return {run["seed"]: run["scores"][split][key] for run in row["runs"]}
+
+
+def interval(found) -> str:
+    return "" if found is None else f"{found['mean']:+.2f} [{found['low']:+.2f}, {found['high']:+.2f}]"
 
 
 def markdown(study: str, rows: Dict[str, dict]) -> str:
@@ -68,6 +79,19 @@ def markdown(study: str, rows: Dict[str, dict]) -> str:
         lines.append(f"| {name} | `{row['config']}` | {overrides} | {', '.join(map(str, row['seeds']))} | {cell(test['ner_f'])} | "
                      f"{cell(test['re_strict_f'])} | {cell(test['re_boundaries_f'])} | {cell(dev['ner_f'])} | "
                      f"{cell(dev['re_strict_f'])} |")
+    base = BASES.get(study)
+    if base in rows and len(rows) > 1:
+        lines += ["", f"Difference to {base}, paired by seed: mean and 95% interval (Student's t, n - 1 degrees "
+                  "of freedom); an interval that holds 0 is no difference these seeds can show.", "",
+                  "| row | shared seeds | test NER F1 | test strict RE F1 | dev NER F1 | dev strict RE F1 |",
+                  "|---|---|---|---|---|---|"]
+        for name, row in rows.items():
+            if name == base:
+                continue
+            diffs = [paired_difference(seed_scores(row, split, key), seed_scores(rows[base], split, key))
+                     for split, key in (("test", "ner_f"), ("test", "re_strict_f"), ("dev", "ner_f"), ("dev", "re_strict_f"))]
+            shared = sorted(set(row["seeds"]) & set(rows[base]["seeds"]))
+            lines.append(f"| {name} | {', '.join(map(str, shared))} | " + " | ".join(interval(d) for d in diffs) + " |")
     notes = [f"- {name}: {note}." for name, row in rows.items() for note in row["notes"]]
     if notes:
         lines += ["", "Notes:", ""] + notes
@@ -78,6 +102,12 @@ def markdown(study: str, rows: Dict[str, dict]) -> str:
                               for name, key in (("NER F1", "ner_f"), ("strict RE F1", "re_strict_f"),
                                                 ("RE boundaries F1", "re_boundaries_f")))
                   + f" ({test['ner_f']['n']} seed(s))."]
+        for name, key in (("NER F1", "ner_f"), ("strict RE F1", "re_strict_f")):
+            found = mean_interval([run["scores"]["test"][key] for run in rows["paper"]["runs"]])
+            if found:
+                inside = found["low"] <= REFERENCE["test"][key] <= found["high"]
+                lines.append(f"- {name}: 95% interval of the mean [{found['low']:.2f}, {found['high']:.2f}]; the "
+                             f"reference's {REFERENCE['test'][key]:.2f} lies {'inside' if inside else 'outside'} it.")
     lines += ["", "## Runs", "", "| row | seed | test NER F1 | test strict RE F1 | train seconds | threads | CPU |",
               "|---|---|---|---|---|---|---|"]
     for name, row in rows.items():
