@@ -2,7 +2,9 @@
 
 - spert_baseline: SpERT as published (configs/paper/conll04_spert.cfg), the
   same with Adam's bias correction (thinc's default, which SpERT's AdamW
-  skips), and SpERT with the shipped recipe (configs/conll04_spert.cfg).
+  skips), the same with one gradient norm over the encoder and the span model
+  together (SpERT's clipping), and SpERT with the shipped recipe
+  (configs/conll04_spert.cfg).
 - fast_training: the shipped config (configs/conll04.cfg) as it is and with
   the faster training path (torch's fused AdamW, bfloat16 autocast of the
   encoder's training forward pass), for the F1 the faster path keeps.
@@ -47,6 +49,10 @@ STUDIES: Dict[str, Dict[str, Row]] = {
         # SpERT's AdamW skips Adam's bias correction, as the paper config does; thinc's corrects it
         "paper_corrected_adam": Row(Path("configs/paper/conll04_spert.cfg"),
                                     {"training.optimizer.correct_bias": "true"}),
+        # SpERT clips one global norm over the encoder and the span model; the paper config clips each
+        "paper_joint_clipping": Row(Path("configs/paper/conll04_spert.cfg"),
+                                    {"components.transformer.model.max_grad_norm": "null",
+                                     "components.transformer.model.clip_with_listener": "true"}),
     },
     "fast_training": {
         "shipped": Row(Path("configs/conll04.cfg"), {}),

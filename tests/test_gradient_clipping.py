@@ -7,7 +7,7 @@ import numpy
 import pytest
 import spacy
 import torch
-from thinc.api import Optimizer, PyTorchWrapper
+from thinc.api import Optimizer, PyTorchWrapper, fix_random_seed
 
 from spacy_spanjoint.training.gradient_clipping import clip_gradient_norm, torch_parameters
 
@@ -80,6 +80,7 @@ def gradient_norms(nlp, optimizer):
 def updated_pipeline(encoder_path, max_grad_norm):
     config = make_config(encoder_path, max_grad_norm=max_grad_norm)
     config["components"]["transformer"]["model"]["max_grad_norm"] = max_grad_norm
+    fix_random_seed(0)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     examples = make_examples(nlp.vocab)
     nlp.initialize(lambda: examples)
@@ -109,3 +110,49 @@ def test_negative_max_grad_norm_is_refused(tiny_encoder_path, component):
     config["components"][component]["model"][setting] = -1.0
     with pytest.raises(ValueError, match="max_grad_norm"):
         spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+
+
+def jointly_updated_pipeline(encoder_path, max_norm):
+    config = make_config(encoder_path, max_grad_norm=max_norm)
+    config["components"]["transformer"]["model"]["max_grad_norm"] = None
+    config["components"]["transformer"]["model"]["clip_with_listener"] = True
+    fix_random_seed(0)
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    examples = make_examples(nlp.vocab)
+    nlp.initialize(lambda: examples)
+    optimizer = RecordingAdam()
+    nlp.update(examples, sgd=False, losses={})
+    for _, pipe in nlp.pipeline:
+        pipe.finish_update(optimizer)
+    return nlp, optimizer
+
+
+def test_clip_with_listener_clips_encoder_and_span_model_to_one_norm(tiny_encoder_path):
+    max_norm = 1e-3
+    nlp, optimizer = jointly_updated_pipeline(tiny_encoder_path, max_norm)
+    norms = gradient_norms(nlp, optimizer)
+    assert norms["transformer"] > 0 and norms["spanjoint"] > 0  # both were updated
+    assert math.hypot(norms["transformer"], norms["spanjoint"]) == pytest.approx(max_norm, rel=1e-3)
+    # the two keep the ratio of their unclipped gradients (each clipped alone would reach max_norm)
+    unclipped = gradient_norms(*updated_pipeline(tiny_encoder_path, None))
+    ratio = norms["transformer"] / norms["spanjoint"]
+    assert ratio == pytest.approx(unclipped["transformer"] / unclipped["spanjoint"], rel=1e-3)
+
+
+def test_clip_with_listener_refuses_an_encoder_norm_and_a_missing_listener(tiny_encoder_path):
+    config = make_config(tiny_encoder_path)
+    config["components"]["transformer"]["model"]["clip_with_listener"] = True
+    config["components"]["transformer"]["model"]["max_grad_norm"] = 1.0
+    with pytest.raises(ValueError, match="clip_with_listener"):
+        spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    config["components"]["transformer"]["model"]["max_grad_norm"] = None
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    examples = make_examples(nlp.vocab)
+    nlp.initialize(lambda: examples)
+    optimizer = RecordingAdam()
+    transformer = nlp.get_pipe("transformer")
+    nlp.update(examples, sgd=False, losses={})
+    transformer.finish_update(optimizer)  # the spanjoint component never takes it
+    nlp.update(examples, sgd=False, losses={})
+    with pytest.raises(RuntimeError, match="no spanjoint component took"):
+        transformer.finish_update(optimizer)

@@ -30,7 +30,7 @@ from transformers.file_utils import ModelOutput
 
 from ..compat import TransformerModel, forward_of, huggingface_tokenize, replace_forward, set_pytorch_transformer
 from ..training.averaging import use_averaged_params
-from ..training.gradient_clipping import check_max_grad_norm, clip_gradient_norm
+from ..training.gradient_clipping import check_max_grad_norm, clip_gradient_norm, defer_to_listener
 from ..training.optimizers import step_torch_weights
 from .case_token_types import add_case_token_types, with_case_token_types
 from .loading import use_safe_loading
@@ -169,11 +169,15 @@ class BoundedTransformerModel(TransformerModel):
     predict_precision (str): "float32", "bfloat16" or "auto" (see
         `spacy_spanjoint.encoder.precision`).
     train_precision (str): The same for the training forward pass.
+    clip_with_listener (bool): The update waits for the component listening
+        to the encoder, which clips both gradients to one global norm, as
+        SpERT does (`gradient_clipping.clip_jointly`); `max_grad_norm` must
+        then be None.
     """
 
     def __init__(self, *args, max_chunk_items: int = 4096, case_token_types: bool = False,
                  max_grad_norm: Optional[float] = None, predict_precision: str = "float32",
-                 train_precision: str = "float32", **kwargs):
+                 train_precision: str = "float32", clip_with_listener: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         check_max_grad_norm(max_grad_norm)
         check_precision(predict_precision)
@@ -184,6 +188,10 @@ class BoundedTransformerModel(TransformerModel):
         self.attrs["max_chunk_items"] = max_chunk_items
         self.attrs["case_token_types"] = case_token_types
         self.attrs["max_grad_norm"] = max_grad_norm
+        if clip_with_listener and max_grad_norm:
+            raise ValueError("clip_with_listener clips the encoder with the span model's head_max_grad_norm: "
+                             "set the encoder's max_grad_norm to null")
+        self.attrs["clip_with_listener"] = clip_with_listener
         # not an attr: thinc restores attrs from the saved weights, and this
         # setting must follow the config a pipeline is loaded with
         self.predict_precision = predict_precision
@@ -193,8 +201,17 @@ class BoundedTransformerModel(TransformerModel):
 
     def finish_update(self, optimizer) -> None:
         """Clip the gradient to `max_grad_norm` (when set), then update (with
-        torch's fused AdamW for a `spacy_spanjoint.training.optimizers.TorchAdamW`)."""
+        torch's fused AdamW for a `spacy_spanjoint.training.optimizers.TorchAdamW`).
+        With `clip_with_listener`, wait for the span model's component, which
+        clips both gradients together and then calls `step`."""
+        if self.attrs.get("clip_with_listener"):
+            defer_to_listener(self, optimizer)
+            return
         clip_gradient_norm(self, self.attrs.get("max_grad_norm"))
+        self.step(optimizer)
+
+    def step(self, optimizer) -> None:
+        """Update the weights with their gradients as they are."""
         if not step_torch_weights(self, optimizer):
             super().finish_update(optimizer)
 
@@ -205,7 +222,7 @@ class BoundedTransformerModel(TransformerModel):
     def copy(self):
         copied = super().copy()
         replace_forward(copied, forward_of(self))
-        for name in ("max_chunk_items", "case_token_types", "set_transformer", "max_grad_norm"):
+        for name in ("max_chunk_items", "case_token_types", "set_transformer", "max_grad_norm", "clip_with_listener"):
             copied.attrs[name] = self.attrs[name]
         copied.predict_precision = self.predict_precision
         copied.train_precision = self.train_precision

@@ -26,6 +26,7 @@ def build_transformer_encoder(
     max_grad_norm: Optional[float] = None,
     predict_precision: str = "float32",
     train_precision: str = "float32",
+    clip_with_listener: bool = False,
 ) -> Model:
     """spacy-transformers' TransformerModel.v3, with offline packaged encoders,
     windows bounded by word pieces and long documents encoded in chunks
@@ -48,6 +49,10 @@ def build_transformer_encoder(
         native bfloat16 units); GPUs always use float32 (`spacy_spanjoint.encoder.precision`).
     train_precision (str): The same for the encoder's training forward pass
         (weights, gradients and the optimizer stay float32; default float32).
+    clip_with_listener (bool): Clip the encoder's gradient together with the
+        span model's, to its `head_max_grad_norm`, as SpERT clips one global
+        norm (the encoder's update waits for the span model's); needs
+        `max_grad_norm = null`. Default false: each clips on its own.
     Other arguments are passed to `spacy-transformers.TransformerModel.v3`.
     """
     return BoundedTransformerModel(
@@ -62,6 +67,7 @@ def build_transformer_encoder(
         max_grad_norm=max_grad_norm,
         predict_precision=predict_precision,
         train_precision=train_precision,
+        clip_with_listener=clip_with_listener,
     )
 
 

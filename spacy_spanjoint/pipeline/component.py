@@ -22,6 +22,7 @@ from thinc.api import Config, Model, Optimizer, torch2xp, xp2torch
 from ..layers.spanjoint import GoldBatch, SpanJointOutput, build_torch_head, torch_span_model
 from ..model.losses import LOSS_WEIGHTS, joint_loss
 from ..model.spanjoint import DECODING_SETTINGS
+from ..training.gradient_clipping import clip_jointly, take_deferred
 from ..training.learn_rate_scale import update_scaled
 from .relations import SYMMETRIC_LABELS_KEY, Relation, register_extensions
 from .scoring import same_tokenization, score_spanjoint
@@ -314,12 +315,22 @@ class SpanJoint(TrainablePipe):
     def finish_update(self, sgd: Optimizer) -> None:
         """Update the weights; the span model's learn rate is the optimizer's
         times `head_learn_rate_scale` (the randomly initialised head needs
-        larger steps than the pretrained encoder). With `max_grad_norm`, the
-        span model's gradient is first clipped to that global norm."""
+        larger steps than the pretrained encoder). With `head_max_grad_norm`,
+        the span model's gradient is first clipped to that global norm; where
+        the transformer's update waits for this one (its `clip_with_listener`),
+        both gradients are clipped together to it and the transformer is
+        updated here too."""
         encoder, *head = self.model.layers
         encoder.finish_update(sgd)
+        max_grad_norm = self.model.attrs.get("max_grad_norm")
+        waiting = take_deferred(sgd)
+        if waiting:  # the transformer's clip_with_listener: one norm over both, as SpERT
+            clip_jointly(waiting + head, max_grad_norm)
+            for transformer in waiting:
+                transformer.step(sgd)
+            max_grad_norm = None
         for layer in head:
-            update_scaled(layer, sgd, self.model.attrs["head_learn_rate_scale"], self.model.attrs.get("max_grad_norm"))
+            update_scaled(layer, sgd, self.model.attrs["head_learn_rate_scale"], max_grad_norm)
 
     def _gold_batch(self, examples: Sequence[Example]) -> GoldBatch:
         """Gold entities and relations of a batch in batch-global token offsets."""
