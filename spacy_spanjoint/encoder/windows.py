@@ -6,7 +6,7 @@ within a sentence. A Doc without sentence boundaries is one sentence; a
 sentence longer than `max_tokens` is cut into consecutive windows.
 
 Tokens are not word pieces: 128 tokens of URLs, long numbers or CJK text can
-make thousands of pieces. The encoder (`encoding.BoundedTransformerModel`)
+make thousands of pieces. The encoder (`transformer.BoundedTransformerModel`)
 therefore cuts every window that exceeds its word-piece limit once more, by
 word pieces, with `fit_windows`.
 """

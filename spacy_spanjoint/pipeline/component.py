@@ -1,7 +1,7 @@
 """The `spanjoint` pipeline component: joint entity and relation extraction.
 
 Pipeline glue only: it turns gold annotations into batch arrays, runs the
-model (see `architectures.py` and `model/`), computes the loss of Eq. 16 and
+model (see `layers/architectures.py` and `model/`), computes the loss of Eq. 16 and
 writes entities to `doc.spans[spans_key]` and relations to `doc._.relations`.
 """
 from itertools import islice
