@@ -77,7 +77,7 @@ def write_fixture(folder: Path, name: str, config_path: Path, encoder_path: Path
     from spacy.util import load_config, load_model_from_config
     from thinc.api import Adam, fix_random_seed
 
-    from spacy_spanjoint.layers.blocks import model_setting
+    from spacy_spanjoint.layers.blocks import set_model_setting
     from test_spanjoint_component import make_examples
     from tiny_pipeline import PREDICT_EVERYTHING
 
@@ -85,11 +85,7 @@ def write_fixture(folder: Path, name: str, config_path: Path, encoder_path: Path
     config["components"]["transformer"]["model"]["name"] = str(encoder_path)
     config["components"]["transformer"]["model"]["predict_precision"] = "float32"
     for setting, value in PREDICT_EVERYTHING.items():
-        *blocks, key = model_setting(setting).split(".")
-        node = config["components"]["spanjoint"]
-        for block in blocks:
-            node = node[block]
-        node[key] = value
+        set_model_setting(config["components"]["spanjoint"], setting, value)
     fix_random_seed(0)
     nlp = load_model_from_config(config, auto_fill=True, validate=True)
     examples = make_examples(nlp.vocab)

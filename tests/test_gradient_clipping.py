@@ -77,9 +77,13 @@ def gradient_norms(nlp, optimizer):
     return norms
 
 
-def updated_pipeline(encoder_path, max_grad_norm):
+def updated_pipeline(encoder_path, max_grad_norm, clip_with_listener=False):
+    """One update of the tiny pipeline; the span model clips to `max_grad_norm`, and the encoder too
+    (on its own, or with `clip_with_listener` together with the span model)."""
     config = make_config(encoder_path, max_grad_norm=max_grad_norm)
-    config["components"]["transformer"]["model"]["max_grad_norm"] = max_grad_norm
+    encoder = config["components"]["transformer"]["model"]
+    encoder["max_grad_norm"] = None if clip_with_listener else max_grad_norm
+    encoder["clip_with_listener"] = clip_with_listener
     fix_random_seed(0)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     examples = make_examples(nlp.vocab)
@@ -112,24 +116,9 @@ def test_negative_max_grad_norm_is_refused(tiny_encoder_path, component):
         spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
 
 
-def jointly_updated_pipeline(encoder_path, max_norm):
-    config = make_config(encoder_path, max_grad_norm=max_norm)
-    config["components"]["transformer"]["model"]["max_grad_norm"] = None
-    config["components"]["transformer"]["model"]["clip_with_listener"] = True
-    fix_random_seed(0)
-    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
-    examples = make_examples(nlp.vocab)
-    nlp.initialize(lambda: examples)
-    optimizer = RecordingAdam()
-    nlp.update(examples, sgd=False, losses={})
-    for _, pipe in nlp.pipeline:
-        pipe.finish_update(optimizer)
-    return nlp, optimizer
-
-
 def test_clip_with_listener_clips_encoder_and_span_model_to_one_norm(tiny_encoder_path):
     max_norm = 1e-3
-    nlp, optimizer = jointly_updated_pipeline(tiny_encoder_path, max_norm)
+    nlp, optimizer = updated_pipeline(tiny_encoder_path, max_norm, clip_with_listener=True)
     norms = gradient_norms(nlp, optimizer)
     assert norms["transformer"] > 0 and norms["spanjoint"] > 0  # both were updated
     assert math.hypot(norms["transformer"], norms["spanjoint"]) == pytest.approx(max_norm, rel=1e-3)

@@ -13,7 +13,7 @@ from spacy.util import filter_spans, load_config, load_model_from_config
 from thinc.api import Adam, fix_random_seed
 
 from spacy_spanjoint import Relation
-from spacy_spanjoint.layers.blocks import model_setting
+from spacy_spanjoint.layers.blocks import set_model_setting
 from spacy_spanjoint.pipeline.relations import SYMMETRIC_LABELS_KEY
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "conll04.cfg"
@@ -63,11 +63,7 @@ def make_config(encoder_path: Path, **model_overrides):
     component["model"]["head_learn_rate_scale"] = HEAD_SCALE
     component["flat_entities"] = False
     for name, value in model_overrides.items():
-        *blocks, key = model_setting(name).split(".")
-        node = component
-        for block in blocks:
-            node = node[block]
-        node[key] = value
+        set_model_setting(component, name, value)
     return config
 
 

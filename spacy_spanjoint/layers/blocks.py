@@ -222,3 +222,13 @@ def flat_settings(component: Dict[str, Any]) -> Dict[str, Any]:
         elif key in v2_to_v1:
             flat[v2_to_v1[key]] = value
     return flat
+
+
+def set_model_setting(component: Dict[str, Any], name: str, value: Any) -> None:
+    """Set a span model setting, by its `SpanJointModel.v1` name, in a
+    `[components.spanjoint]` config block of v2 (see `model_setting`)."""
+    *blocks, key = model_setting(name).split(".")
+    node = component
+    for block in blocks:
+        node = node[block]
+    node[key] = value
