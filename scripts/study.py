@@ -8,6 +8,11 @@
 - fast_training: the shipped config (configs/conll04.cfg) as it is and with
   the faster training path (torch's fused AdamW, bfloat16 autocast of the
   encoder's training forward pass), for the F1 the faster path keeps.
+- paper_tables: the rows of the two-phase paper's Table 7, SpERT.MT's Table 2
+  and the combined model with each model's paper config (paper_*), and the
+  full models and the baseline with the shipped recipe (shipped_*); the run
+  files keep dev F1 by entity length and distance for Figs. 3-4
+  (spacy_spanjoint/analysis/paper_tables.py).
 
 Trains each (row, seed) run on CoNLL04 train for the shipped budget (20
 epochs of batch 2, learning-rate warm-up over 10% of the updates, then linear
@@ -28,6 +33,7 @@ import typer
 
 from spacy_spanjoint.data.outputs import atomic_path
 
+from spacy_spanjoint.analysis.paper_tables import study_rows
 from spacy_spanjoint.analysis.runs import Run, budget_overrides, execute, execute_all, machine
 
 
@@ -58,6 +64,7 @@ STUDIES: Dict[str, Dict[str, Row]] = {
         "shipped": Row(Path("configs/conll04.cfg"), {}),
         "fast": Row(Path("configs/conll04.cfg"), FAST_TRAINING),
     },
+    "paper_tables": {key: Row(Path(row.config), row.overrides) for key, row in study_rows().items()},
 }
 BATCH_SIZE = 2
 

@@ -3,7 +3,10 @@
 Writes reports/STUDY.{json,md}: per row the test and dev NER F1 and strict RE
 F1 of each seed, their mean and sample standard deviation, the seconds of
 each training, and for the SpERT baseline the reference implementation's run
-on this kind of machine beside them.
+on this kind of machine beside them. For paper_tables also each row against
+its table's full model and against the baseline (paired by seed) beside the
+paper's own change, and the plots reports/paper_tables.png (those changes) and
+reports/paper_tables_breakdown.png (Figs. 3-4 of the two-phase paper on dev).
 
     python scripts/study_report.py STUDY
 """
@@ -13,15 +16,18 @@ from typing import Dict, List
 
 import typer
 
+from spacy_spanjoint.analysis import paper_tables
+from spacy_spanjoint.analysis.ablation_rows import PAPER_DELTA_SOURCES
 from spacy_spanjoint.analysis.confidence import mean_interval, paired_difference
-from spacy_spanjoint.analysis.runs import mean_std
+from spacy_spanjoint.analysis.runs import mean_std, pyplot
 
 # lavis-nlp/spert trained here with the same encoder (all-MiniLM-L6-v2, lowercased input), CoNLL04
 # train, 20 epochs, batch 2, learning rate 5e-5, 100/100 negatives, seed 42, scored by its own
 # evaluator on test
 REFERENCE = {"source": "lavis-nlp/spert, seed 42, its own evaluator", "test": {"ner_f": 84.52, "re_strict_f": 60.49,
                                                                               "re_boundaries_f": 60.72}}
-TITLES = {"spert_baseline": "The SpERT baseline on CoNLL04", "fast_training": "Faster training on CoNLL04: the F1 it keeps"}
+TITLES = {"spert_baseline": "The SpERT baseline on CoNLL04", "fast_training": "Faster training on CoNLL04: the F1 it keeps",
+          "paper_tables": "The papers' ablation tables on CoNLL04 at the full budget"}
 KEYS = ["ner_f", "re_strict_f", "re_strict_macro_f", "re_boundaries_f"]
 # the row every other row of a study is compared with, seed by seed
 BASES = {"spert_baseline": "paper", "fast_training": "shipped"}
@@ -30,6 +36,7 @@ BASES = {"spert_baseline": "paper", "fast_training": "shipped"}
 def summarise(results: List[dict]) -> Dict[str, dict]:
     """Row -> seeds, per-seed scores, and mean / std of each score on dev and test."""
     rows: Dict[str, dict] = {}
+    breakdowns: Dict[str, List[dict]] = {}
     for result in sorted(results, key=lambda r: (r["row"], r["seed"])):
         row = rows.setdefault(result["row"], {"config": result["config"], "overrides": result["overrides"],
                                               "seeds": [], "runs": [], "notes": []})
@@ -39,9 +46,13 @@ def summarise(results: List[dict]) -> Dict[str, dict]:
         row["runs"].append({"seed": result["seed"], "steps": result["steps"], "train_seconds": result["train_seconds"],
                             "threads": result["threads"], "machine": result.get("machine", {}).get("cpu"),
                             "scores": result["scores"]})
-    for row in rows.values():
+        breakdowns.setdefault(result["row"], []).append(result)
+    for name, row in rows.items():
         row["summary"] = {split: {key: mean_std([run["scores"][split][key] for run in row["runs"]]) for key in KEYS}
                           for split in ("dev", "test")}
+        found = {split: paper_tables.mean_breakdown(breakdowns[name], split) for split in ("dev", "test")}
+        if any(found.values()):
+            row["breakdown"] = {split: means for split, means in found.items() if means}
     return rows
 
 
@@ -63,12 +74,12 @@ def markdown(study: str, rows: Dict[str, dict]) -> str:
         f"`python scripts/study_report.py {study}` from the run files in `reports/{study}/runs/`, written by",
         f"`python scripts/study.py {study}`. Mean ± sample standard deviation over seeds.",
         "",
-        "| row | config | overrides (as run) | seeds | test NER F1 | test strict RE F1 | test RE boundaries F1 | dev NER F1 | dev strict RE F1 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| row | config | overrides (as run) | seeds | test NER F1 | test strict RE F1 | test strict RE macro F1 | test RE boundaries F1 | dev NER F1 | dev strict RE F1 | dev strict RE macro F1 | dev RE boundaries F1 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     if study == "spert_baseline":
         lines.append(f"| reference SpERT | {REFERENCE['source']} | | 1 | {REFERENCE['test']['ner_f']:.2f} | "
-                     f"{REFERENCE['test']['re_strict_f']:.2f} | {REFERENCE['test']['re_boundaries_f']:.2f} | | |")
+                     f"{REFERENCE['test']['re_strict_f']:.2f} | | {REFERENCE['test']['re_boundaries_f']:.2f} | | | | |")
 
     def cell(stats: dict) -> str:
         return f"{stats['mean']:.2f} ± {stats['std']:.2f}"
@@ -76,9 +87,9 @@ def markdown(study: str, rows: Dict[str, dict]) -> str:
     for name, row in rows.items():
         test, dev = row["summary"]["test"], row["summary"]["dev"]
         overrides = ", ".join(f"`{k}={v}`" for k, v in row["overrides"].items())
-        lines.append(f"| {name} | `{row['config']}` | {overrides} | {', '.join(map(str, row['seeds']))} | {cell(test['ner_f'])} | "
-                     f"{cell(test['re_strict_f'])} | {cell(test['re_boundaries_f'])} | {cell(dev['ner_f'])} | "
-                     f"{cell(dev['re_strict_f'])} |")
+        lines.append(f"| {name} | `{row['config']}` | {overrides} | {', '.join(map(str, row['seeds']))} | "
+                     + " | ".join(cell(scores[key]) for scores in (test, dev)
+                                  for key in ("ner_f", "re_strict_f", "re_strict_macro_f", "re_boundaries_f")) + " |")
     base = BASES.get(study)
     if base in rows and len(rows) > 1:
         lines += ["", f"Difference to {base}, paired by seed: mean and 95% interval (Student's t, n - 1 degrees "
@@ -92,6 +103,8 @@ def markdown(study: str, rows: Dict[str, dict]) -> str:
                      for split, key in (("test", "ner_f"), ("test", "re_strict_f"), ("dev", "ner_f"), ("dev", "re_strict_f"))]
             shared = sorted(set(row["seeds"]) & set(rows[base]["seeds"]))
             lines.append(f"| {name} | {', '.join(map(str, shared))} | " + " | ".join(interval(d) for d in diffs) + " |")
+    if study == "paper_tables":
+        lines += paper_table_lines(paper_tables.comparisons(rows))
     notes = [f"- {name}: {note}." for name, row in rows.items() for note in row["notes"]]
     if notes:
         lines += ["", "Notes:", ""] + notes
@@ -118,6 +131,27 @@ def markdown(study: str, rows: Dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def paper_table_lines(found: List[dict]) -> List[str]:
+    """Each row against its table's full model and against the baseline, beside the paper."""
+    lines = ["", "## Against the full model and the baseline", "",
+             "Paired by seed: mean change and 95% interval (Student's t, n - 1 degrees of freedom); an interval "
+             "that holds 0 is no difference these seeds can show. The paper's change is against its own full "
+             "model: " + "; ".join(f"{table}: {source}" for table, source in PAPER_DELTA_SOURCES.items()) + ".",
+             "", "| row | recipe | dev NER vs full | dev strict RE vs full | paper (NER / RE) | test NER vs base | "
+             "test strict RE vs base | dev NER vs base | dev strict RE vs base |", "|---|---|---|---|---|---|---|---|---|"]
+    for entry in found:
+        paper = entry["paper_delta"]
+        full, base = entry["against_full"], entry["against_base"]
+        cells = [interval(full.get("dev_ner_f")), interval(full.get("dev_re_strict_f")),
+                 f"{paper[0]:+.2f} / {paper[1]:+.2f}" if paper else "",
+                 interval(base.get("test_ner_f")), interval(base.get("test_re_strict_f")),
+                 interval(base.get("dev_ner_f")), interval(base.get("dev_re_strict_f"))]
+        lines.append(f"| {entry['name']} | {entry['recipe']} | " + " | ".join(cells) + " |")
+    lines += ["", "Plots: [changes against the full model](paper_tables.png), [F1 by entity length and distance "
+              "on dev, full model against the baseline (Figs. 3-4 of the two-phase paper)](paper_tables_breakdown.png)."]
+    return lines
+
+
 def main(
     study: str = typer.Argument(..., help="The study (a folder of reports/ with a runs/ folder)"),
     reports: Path = typer.Option(Path("reports"), "--reports", help="The reports folder"),
@@ -129,11 +163,23 @@ def main(
     if not results:
         raise typer.BadParameter(f"no run files in {results_dir}; run scripts/study.py first")
     rows = summarise(results)
+    if study == "paper_tables":  # the papers' order: each table's full model first
+        order = [key for key in paper_tables.study_rows() if key in rows]
+        rows = {key: rows[key] for key in order + sorted(set(rows) - set(order))}
     output.parent.mkdir(parents=True, exist_ok=True)
-    reference = {"reference": REFERENCE} if study == "spert_baseline" else {}
-    output.with_suffix(".json").write_text(json.dumps({**reference, "rows": rows}, indent=2) + "\n")
+    extra = {"reference": REFERENCE} if study == "spert_baseline" else {}
+    if study == "paper_tables":
+        extra = {"comparisons": paper_tables.comparisons(rows)}
+    output.with_suffix(".json").write_text(json.dumps({**extra, "rows": rows}, indent=2) + "\n")
     output.with_suffix(".md").write_text(markdown(study, rows))
     typer.echo(f"wrote {output.with_suffix('.json')} and {output.with_suffix('.md')}")
+    if study == "paper_tables":
+        plt = pyplot()
+        for drawn, path in ((paper_tables.plot_comparisons(plt, paper_tables.comparisons(rows), reports / "paper_tables.png"),
+                             reports / "paper_tables.png"),
+                            (paper_tables.plot_breakdowns(plt, rows, "dev", reports / "paper_tables_breakdown.png"),
+                             reports / "paper_tables_breakdown.png")):
+            typer.echo(f"wrote {path}" if drawn else f"not enough runs yet for {path}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ Shared by the ablation study (scripts/ablations.py) and the ADE folds
 (the config's own optimizer and batcher, the learning-rate schedule scaled to
 the budget: 10% linear warm-up, then linear decay to zero), evaluates the
 final model on each evaluation corpus in a fresh subprocess, keeps the
-predicted Docs (for later analyses) and the scores in RUN_DIR/result.json, and
+predicted Docs (for later analyses), the scores and the F1 by entity length and
+entity distance (Figs. 3-4 of the two-phase paper) in RUN_DIR/result.json, and
 deletes the model weights. A run whose result.json exists is not repeated.
 
     python -m spacy_spanjoint.analysis.runs MODEL_DIR NAME=CORPUS.spacy ... --output RUN_DIR
@@ -135,7 +136,7 @@ def execute(run: Run, budget: Dict[str, str], threads: int, gpu_id: int) -> dict
     with open(run.run_dir / "train.log", "w") as log:
         subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
     train_seconds = time.perf_counter() - start
-    scores = evaluate_in_subprocess(run.run_dir / "model" / "model-last", run.eval_corpora, run.run_dir, env, gpu_id)
+    evaluation = evaluate_in_subprocess(run.run_dir / "model" / "model-last", run.eval_corpora, run.run_dir, env, gpu_id)
     result = {
         "config": str(run.config),
         "seed": run.seed,
@@ -145,7 +146,8 @@ def execute(run: Run, budget: Dict[str, str], threads: int, gpu_id: int) -> dict
         "train_seconds": round(train_seconds, 1),
         "threads": threads,
         "command": " ".join(command),
-        "scores": scores,
+        "scores": evaluation["scores"],
+        "breakdown": evaluation["breakdown"],
     }
     shutil.rmtree(run.run_dir / "model")
     result_path.write_text(json.dumps(result, indent=2) + "\n")
@@ -153,6 +155,7 @@ def execute(run: Run, budget: Dict[str, str], threads: int, gpu_id: int) -> dict
 
 
 def evaluate_in_subprocess(model_dir: Path, corpora: Dict[str, Path], output: Path, env: dict, gpu_id: int) -> dict:
+    """{"scores": corpus -> scores, "breakdown": corpus -> F1 by length and distance} of `score_model`."""
     command = [sys.executable, "-m", "spacy_spanjoint.analysis.runs", str(model_dir), "--output", str(output), "--gpu-id", str(gpu_id)]
     command += [f"{name}={path}" for name, path in corpora.items()]
     out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
@@ -191,25 +194,40 @@ def mean_std(values: List[float]) -> Dict[str, float]:
 
 
 def score_model(model_dir: Path, corpora: Dict[str, Path], output: Path, gpu_id: int) -> dict:
-    """Predict each corpus from its gold words, score it, keep the predictions."""
+    """Predict each corpus from its gold words, score it, keep the predictions.
+
+    RETURNS (dict): {"scores": corpus -> SCORE_KEYS scores, "breakdown": corpus ->
+        {"ner_by_length", "re_by_distance"}} (percent).
+    """
     import spacy
     from spacy.tokens import DocBin
     from spacy.training import Example
+
+    from .breakdown import entity_f1_by_length, relation_f1_by_distance
 
     if gpu_id >= 0:
         spacy.require_gpu(gpu_id)
     nlp = spacy.load(model_dir)
     pipe = nlp.get_pipe("spanjoint")
-    all_scores = {}
+    all_scores, breakdown = {}, {}
     for name, path in corpora.items():
         gold = list(DocBin().from_disk(path).get_docs(nlp.vocab))
         predicted = list(nlp.pipe(gold_words(nlp, gold)))
-        scores = pipe.score([Example(p, g) for p, g in zip(predicted, gold)])
+        examples = [Example(p, g) for p, g in zip(predicted, gold)]
+        scores = pipe.score(examples)
         all_scores[name] = {key: round(100 * scores[spacy_key], 2) for key, spacy_key in SCORE_KEYS.items()}
+        breakdown[name] = {"ner_by_length": percent(entity_f1_by_length(examples, pipe.spans_key)),
+                           "re_by_distance": percent(relation_f1_by_distance(examples, pipe.spans_key))}
         for doc in predicted:  # keep entities and relations, not the transformer's output
             doc.user_data.pop(TRANSFORMER_DATA_KEY, None)
         DocBin(docs=predicted, store_user_data=True).to_disk(output / f"{name}_predicted.spacy")
-    return all_scores
+    return {"scores": all_scores, "breakdown": breakdown}
+
+
+def percent(by_interval: Dict[str, Dict[str, float]]) -> Dict[str, Dict[str, float]]:
+    """interval -> {"p", "r", "f"} in percent, rounded to 2 places, and "n_gold" as it is."""
+    return {name: {key: (value if key == "n_gold" else round(100 * value, 2)) for key, value in stats.items()}
+            for name, stats in by_interval.items()}
 
 
 def evaluate(
@@ -218,7 +236,7 @@ def evaluate(
     output: Path = typer.Option(..., "--output"),
     gpu_id: int = typer.Option(-1, "--gpu-id"),
 ):
-    """Score a trained pipeline on corpora; print the scores as JSON."""
+    """Score a trained pipeline on corpora; print the scores and their breakdown as JSON."""
     named: Dict[str, Path] = {}
     for item in corpora:
         name, sep, path = item.partition("=")
