@@ -20,7 +20,9 @@ decay to zero) and scores the final model on dev and test, as SpERT's
 reference implementation does (no dev-based model selection). Each finished
 run writes reports/STUDY/runs/ROW_seedN.json (config, overrides, seed, steps,
 scores, seconds, machine), so an interrupted study continues where it
-stopped; `scripts/study_report.py STUDY` turns those files into the report.
+stopped; a run another study already made (same config, overrides, seed and
+budget) is copied from its file instead of trained again.
+`scripts/study_report.py STUDY` turns those files into the report.
 
     python scripts/study.py STUDY [--rows ROW ...] [--seeds 0 --seeds 1 --seeds 2] [--jobs 2]
 """
@@ -69,13 +71,33 @@ STUDIES: Dict[str, Dict[str, Row]] = {
 BATCH_SIZE = 2
 
 
+def same_run(results: Path, run: Run, steps: int) -> Optional[Path]:
+    """A run file of any study beside `results` that trained this config with these overrides,
+    seed, train corpus and steps, and kept the breakdown by entity length and distance."""
+    for path in sorted(results.parent.parent.glob("*/runs/*.json")):
+        found = json.loads(path.read_text())
+        if (found.get("config"), found.get("overrides"), found.get("seed"), found.get("train_corpus"),
+                found.get("steps")) == (str(run.config), run.overrides, run.seed, str(run.train_corpus), steps) \
+                and "breakdown" in found:
+            return path
+    return None
+
+
 def run_and_record(results: Path, run: Run, budget: Dict[str, str], threads: int, gpu_id: int) -> dict:
-    """Train and score one run (in OUTPUT/ROW/seedN) unless its result file exists; write it under `results`."""
+    """Train and score one run (in OUTPUT/ROW/seedN) unless its result file exists; write it under `results`.
+
+    A run another study already made (the same config, overrides, seed, corpus and
+    steps) is not trained again: its result is copied with the file it came from.
+    """
     row = run.run_dir.parent.name
     path = results / f"{row}_seed{run.seed}.json"
     if path.exists():
         return json.loads(path.read_text())
-    result = {"row": row, **execute(run, budget, threads, gpu_id), "machine": machine(gpu_id)}
+    earlier = same_run(results, run, int(budget["training.max_steps"]))
+    if earlier is not None:
+        result = {**json.loads(earlier.read_text()), "row": row, "copied_from": str(earlier)}
+    else:
+        result = {"row": row, **execute(run, budget, threads, gpu_id), "machine": machine(gpu_id)}
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -148,3 +148,29 @@ def test_a_scored_run_keeps_f1_by_entity_length_and_distance(saved_tiny_pipeline
     by_distance = found["breakdown"]["dev"]["re_by_distance"]
     assert sum(stats["n_gold"] for stats in by_distance.values()) == sum(len(doc._.relations) for doc in references)
     assert (tmp_path / "dev_predicted.spacy").exists()
+
+
+def test_a_run_another_study_made_is_copied_not_trained_again(tmp_path):
+    from spacy_spanjoint.analysis.runs import Run
+
+    study = runpy.run_path(str(SCRIPTS / "study.py"), run_name="study")
+    earlier = run_file("shipped", 1, 86.0, 66.0, 0.0)
+    earlier.update(config="configs/conll04.cfg", train_corpus="corpus/train.spacy", steps=9220)
+    (tmp_path / "fast_training" / "runs").mkdir(parents=True)
+    (tmp_path / "fast_training" / "runs" / "shipped_seed1.json").write_text(json.dumps(earlier))
+    results = tmp_path / "paper_tables" / "runs"
+    budget = {"training.max_steps": "9220"}
+
+    def run(seed, overrides):
+        return Run(tmp_path / "training" / "shipped_full" / f"seed{seed}", Path("configs/conll04.cfg"), seed,
+                   overrides, Path("corpus/train.spacy"), {})
+
+    copied = study["run_and_record"](results, run(1, {}), budget, 1, -1)
+    assert copied["row"] == "shipped_full" and copied["scores"] == earlier["scores"]
+    assert copied["copied_from"].endswith("fast_training/runs/shipped_seed1.json")
+    assert json.loads((results / "shipped_full_seed1.json").read_text()) == copied
+    assert not (tmp_path / "training").exists()  # nothing trained
+    # another seed, other overrides or another budget is a run of its own
+    assert study["same_run"](results, run(2, {}), 9220) is None
+    assert study["same_run"](results, run(1, {"a.b": "1"}), 9220) is None
+    assert study["same_run"](results, run(1, {}), 920) is None
