@@ -24,7 +24,7 @@ stopped; a run another study already made (same config, overrides, seed and
 budget) is copied from its file instead of trained again.
 `scripts/study_report.py STUDY` turns those files into the report.
 
-    python scripts/study.py STUDY [--rows ROW ...] [--seeds 0 --seeds 1 --seeds 2] [--jobs 2]
+    python scripts/study.py STUDY [--rows ROW ...] [--seeds 0 --seeds 1 --seeds 2] [--jobs 2] [--gpu-id 0]
 """
 import json
 from functools import partial
@@ -114,6 +114,7 @@ def main(
     rows: Optional[List[str]] = typer.Option(None, "--rows", help="Rows to run (default: all of the study)"),
     jobs: int = typer.Option(2, "--jobs", help="Runs at a time, each with its share of the cores"),
     results: Optional[Path] = typer.Option(None, "--results", help="Folder of the run files (default: reports/STUDY/runs)"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", help="GPU to train and predict on (-1: CPU)"),
 ):
     """Train and score every (row, seed) run whose result file does not exist yet."""
     if study not in STUDIES:
@@ -128,7 +129,7 @@ def main(
     runs = [Run(output_dir / row / f"seed{seed}", study_rows[row].config, seed, study_rows[row].overrides,
                 train_corpus, {"dev": dev_corpus, "test": test_corpus})
             for seed in seeds for row in (rows or list(study_rows))]
-    execute_all(runs, lambda run: budget, jobs, gpu_id=-1, run_one=partial(run_and_record, results))
+    execute_all(runs, lambda run: budget, jobs, gpu_id=gpu_id, run_one=partial(run_and_record, results))
 
 
 if __name__ == "__main__":
