@@ -1,10 +1,11 @@
 """Multi-seed studies of whole training runs on CoNLL04, resumable run by run.
 
-- spert_baseline: SpERT as published (configs/paper/conll04_spert.cfg), the
-  same with Adam's bias correction (thinc's default, which SpERT's AdamW
-  skips), the same with one gradient norm over the encoder and the span model
-  together (SpERT's clipping), and SpERT with the shipped recipe
-  (configs/conll04_spert.cfg).
+- spert_baseline: SpERT as published (configs/paper/conll04_spert.cfg); the
+  same with the relation loss summed over the types (SpERT's code averages
+  it); that with the encoder and the span model clipped each to its own
+  gradient norm (SpERT clips them together); that with Adam's bias
+  correction too (thinc's default, which SpERT's AdamW skips); and SpERT
+  with the shipped recipe (configs/conll04_spert.cfg).
 - fast_training: the shipped config (configs/conll04.cfg) as it is and with
   the faster training path (torch's fused AdamW, bfloat16 autocast of the
   encoder's training forward pass), for the F1 the faster path keeps.
@@ -20,7 +21,7 @@ decay to zero) and scores the final model on dev and test, as SpERT's
 reference implementation does (no dev-based model selection). Each finished
 run writes reports/STUDY/runs/ROW_seedN.json (config, overrides, seed, steps,
 scores, seconds, machine), so an interrupted study continues where it
-stopped; a run another study already made (same config, overrides, seed and
+stopped; a run another study already made (same config text, overrides, seed and
 budget) is copied from its file instead of trained again.
 `scripts/study_report.py STUDY` turns those files into the report.
 
@@ -36,7 +37,7 @@ import typer
 from spacy_spanjoint.data.outputs import atomic_path
 
 from spacy_spanjoint.analysis.paper_tables import study_rows
-from spacy_spanjoint.analysis.runs import Run, budget_overrides, execute, execute_all, machine
+from spacy_spanjoint.analysis.runs import Run, budget_overrides, config_digest, execute, execute_all, machine
 
 
 class Row(NamedTuple):
@@ -50,17 +51,24 @@ FAST_TRAINING = {
     "training.optimizer.@optimizers": "spacy-spanjoint.TorchAdamW.v1",
     "components.transformer.model.train_precision": "bfloat16",
 }
+SUMMED_TYPE_LOSS = {"components.spanjoint.model.loss.multilabel_reduction": '"sum"'}
+COMPONENT_CLIPPING = {
+    **SUMMED_TYPE_LOSS,
+    "components.transformer.model.max_grad_norm": "1.0",
+    "components.transformer.model.clip_with_listener": "false",
+}
 STUDIES: Dict[str, Dict[str, Row]] = {
     "spert_baseline": {
         "paper": Row(Path("configs/paper/conll04_spert.cfg"), {}),
         "shipped": Row(Path("configs/conll04_spert.cfg"), {}),
-        # SpERT's AdamW skips Adam's bias correction, as the paper config does; thinc's corrects it
-        "paper_corrected_adam": Row(Path("configs/paper/conll04_spert.cfg"),
-                                    {"training.optimizer.correct_bias": "true"}),
-        # SpERT clips one global norm over the encoder and the span model; the paper config clips each
-        "paper_joint_clipping": Row(Path("configs/paper/conll04_spert.cfg"),
-                                    {"components.transformer.model.max_grad_norm": "null",
-                                     "components.transformer.model.clip_with_listener": "true"}),
+        # SpERT's code averages the relation BCE over the types, as the paper config does; this row sums them
+        "paper_summed_type_loss": Row(Path("configs/paper/conll04_spert.cfg"), SUMMED_TYPE_LOSS),
+        # SpERT clips one global norm over the encoder and the span model, as the paper config does;
+        # this row (and the next) clips each component to its own norm, as spaCy's components are updated
+        "paper_component_clipping": Row(Path("configs/paper/conll04_spert.cfg"), COMPONENT_CLIPPING),
+        # and with Adam's bias correction too (thinc's default), which SpERT's AdamW skips
+        "paper_component_clipping_corrected_adam": Row(Path("configs/paper/conll04_spert.cfg"),
+                                                       {**COMPONENT_CLIPPING, "training.optimizer.correct_bias": "true"}),
     },
     "fast_training": {
         "shipped": Row(Path("configs/conll04.cfg"), {}),
@@ -72,13 +80,14 @@ BATCH_SIZE = 2
 
 
 def same_run(results: Path, run: Run, steps: int) -> Optional[Path]:
-    """A run file of any study beside `results` that trained this config with these overrides,
-    seed, train corpus and steps, and kept the breakdown by entity length and distance."""
+    """A run file of any study beside `results` that trained this config, as its file reads now,
+    with these overrides, seed, train corpus and steps, and kept the breakdown by entity length
+    and distance."""
+    wanted = (str(run.config), config_digest(run.config), run.overrides, run.seed, str(run.train_corpus), steps)
     for path in sorted(results.parent.parent.glob("*/runs/*.json")):
         found = json.loads(path.read_text())
-        if (found.get("config"), found.get("overrides"), found.get("seed"), found.get("train_corpus"),
-                found.get("steps")) == (str(run.config), run.overrides, run.seed, str(run.train_corpus), steps) \
-                and "breakdown" in found:
+        if (found.get("config"), found.get("config_sha256"), found.get("overrides"), found.get("seed"),
+                found.get("train_corpus"), found.get("steps")) == wanted and "breakdown" in found:
             return path
     return None
 
@@ -86,7 +95,7 @@ def same_run(results: Path, run: Run, steps: int) -> Optional[Path]:
 def run_and_record(results: Path, run: Run, budget: Dict[str, str], threads: int, gpu_id: int) -> dict:
     """Train and score one run (in OUTPUT/ROW/seedN) unless its result file exists; write it under `results`.
 
-    A run another study already made (the same config, overrides, seed, corpus and
+    A run another study already made (the same config text, overrides, seed, corpus and
     steps) is not trained again: its result is copied with the file it came from.
     """
     row = run.run_dir.parent.name

@@ -31,6 +31,9 @@ TITLES = {"spert_baseline": "The SpERT baseline on CoNLL04", "fast_training": "F
 KEYS = ["ner_f", "re_strict_f", "re_strict_macro_f", "re_boundaries_f"]
 # the row every other row of a study is compared with, seed by seed
 BASES = {"spert_baseline": "paper", "fast_training": "shipped"}
+# rows compared with another row than the base: the row they differ from in one setting
+COMPARED_WITH = {"spert_baseline": {"paper_component_clipping": "paper_summed_type_loss",
+                                    "paper_component_clipping_corrected_adam": "paper_component_clipping"}}
 
 
 def summarise(results: List[dict]) -> Dict[str, dict]:
@@ -91,18 +94,21 @@ def markdown(study: str, rows: Dict[str, dict]) -> str:
                      + " | ".join(cell(scores[key]) for scores in (test, dev)
                                   for key in ("ner_f", "re_strict_f", "re_strict_macro_f", "re_boundaries_f")) + " |")
     base = BASES.get(study)
-    if base in rows and len(rows) > 1:
-        lines += ["", f"Difference to {base}, paired by seed: mean and 95% interval (Student's t, n - 1 degrees "
-                  "of freedom); an interval that holds 0 is no difference these seeds can show.", "",
-                  "| row | shared seeds | test NER F1 | test strict RE F1 | dev NER F1 | dev strict RE F1 |",
-                  "|---|---|---|---|---|---|"]
-        for name, row in rows.items():
-            if name == base:
-                continue
-            diffs = [paired_difference(seed_scores(row, split, key), seed_scores(rows[base], split, key))
+    compared = {name: COMPARED_WITH.get(study, {}).get(name, base) for name in rows}
+    compared = {name: against for name, against in compared.items() if against in rows and against != name}
+    if compared:
+        lines += ["", "Difference to the row it is compared with (the one change between them), paired by seed: "
+                  "mean and 95% interval (Student's t, n - 1 degrees of freedom); an interval that holds 0 is no "
+                  "difference these seeds can show.", "",
+                  "| row | against | shared seeds | test NER F1 | test strict RE F1 | dev NER F1 | dev strict RE F1 |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, against in compared.items():
+            row = rows[name]
+            diffs = [paired_difference(seed_scores(row, split, key), seed_scores(rows[against], split, key))
                      for split, key in (("test", "ner_f"), ("test", "re_strict_f"), ("dev", "ner_f"), ("dev", "re_strict_f"))]
-            shared = sorted(set(row["seeds"]) & set(rows[base]["seeds"]))
-            lines.append(f"| {name} | {', '.join(map(str, shared))} | " + " | ".join(interval(d) for d in diffs) + " |")
+            shared = sorted(set(row["seeds"]) & set(rows[against]["seeds"]))
+            lines.append(f"| {name} | {against} | {', '.join(map(str, shared))} | "
+                         + " | ".join(interval(d) for d in diffs) + " |")
     if study == "paper_tables":
         lines += paper_table_lines(paper_tables.comparisons(rows))
     notes = [f"- {name}: {note}." for name, row in rows.items() for note in row["notes"]]

@@ -13,7 +13,7 @@ from spacy.util import load_config, registry
 
 from spacy_spanjoint.analysis import ablation_rows, paper_tables
 from spacy_spanjoint.analysis.breakdown import DISTANCE_INTERVALS, LENGTH_INTERVALS
-from spacy_spanjoint.analysis.runs import score_model
+from spacy_spanjoint.analysis.runs import config_digest, score_model
 
 from test_spanjoint_component import make_examples
 
@@ -154,15 +154,18 @@ def test_a_run_another_study_made_is_copied_not_trained_again(tmp_path):
     from spacy_spanjoint.analysis.runs import Run
 
     study = runpy.run_path(str(SCRIPTS / "study.py"), run_name="study")
+    config = tmp_path / "conll04.cfg"
+    config.write_text((ROOT / "configs" / "conll04.cfg").read_text())
     earlier = run_file("shipped", 1, 86.0, 66.0, 0.0)
-    earlier.update(config="configs/conll04.cfg", train_corpus="corpus/train.spacy", steps=9220)
+    earlier.update(config=str(config), config_sha256=config_digest(config), train_corpus="corpus/train.spacy",
+                   steps=9220)
     (tmp_path / "fast_training" / "runs").mkdir(parents=True)
     (tmp_path / "fast_training" / "runs" / "shipped_seed1.json").write_text(json.dumps(earlier))
     results = tmp_path / "paper_tables" / "runs"
     budget = {"training.max_steps": "9220"}
 
     def run(seed, overrides):
-        return Run(tmp_path / "training" / "shipped_full" / f"seed{seed}", Path("configs/conll04.cfg"), seed,
+        return Run(tmp_path / "training" / "shipped_full" / f"seed{seed}", config, seed,
                    overrides, Path("corpus/train.spacy"), {})
 
     copied = study["run_and_record"](results, run(1, {}), budget, 1, -1)
@@ -174,6 +177,10 @@ def test_a_run_another_study_made_is_copied_not_trained_again(tmp_path):
     assert study["same_run"](results, run(2, {}), 9220) is None
     assert study["same_run"](results, run(1, {"a.b": "1"}), 9220) is None
     assert study["same_run"](results, run(1, {}), 920) is None
+    # nor is a run of the config before its text changed
+    config.write_text(config.read_text() + "\n# changed\n")
+    (results / "shipped_full_seed1.json").unlink()
+    assert study["same_run"](results, run(1, {}), 9220) is None
 
 
 def test_the_readme_results_table_is_the_one_the_committed_reports_give():

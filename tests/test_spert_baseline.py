@@ -1,7 +1,7 @@
 """The SpERT config as published (configs/paper/conll04_spert.cfg) against the
 reference implementation (lavis-nlp/spert): the widths of its classifiers'
 inputs, its initialisation, its optimizer's decay groups, its multi-label
-relation classifier and its canonical order of symmetric relations."""
+relation classifier and loss, and its canonical order of symmetric relations."""
 import numpy
 import pytest
 import torch
@@ -147,6 +147,24 @@ def test_multi_label_loss_is_bce_summed_over_types():
     targets = torch.tensor([[1, 0, 1], [0, 0, 0]])
     expected = F.binary_cross_entropy_with_logits(logits, targets.float(), reduction="none").sum(-1).mean()
     assert phased_loss({"multilabel": logits}, targets).item() == pytest.approx(expected.item())
+
+
+def test_spert_averages_the_relation_loss_over_the_types(paper_spert):
+    # SpERT's loss: rel_loss.sum(-1) / rel_loss.shape[-1], then the mean over the batch's pairs
+    logits = torch.tensor([[2.0, -1.0, 0.5, 0.0, 1.0], [-3.0, 0.0, 1.0, 2.0, -1.0]])
+    targets = torch.tensor([[1, 0, 1, 0, 0], [0, 0, 0, 1, 0]])
+    per_type = F.binary_cross_entropy_with_logits(logits, targets.float(), reduction="none")
+    spert = (per_type.sum(-1) / per_type.shape[-1]).mean()
+    found = phased_loss({"multilabel": logits}, targets, multilabel_reduction="mean")
+    assert found.item() == pytest.approx(spert.item())
+    assert phased_loss({"multilabel": logits}, targets).item() == pytest.approx(5 * spert.item())
+    nlp, _, _ = paper_spert
+    assert nlp.get_pipe("spanjoint").model.attrs["loss"]["multilabel_reduction"] == "mean"
+
+
+def test_an_unknown_multilabel_reduction_is_refused():
+    with pytest.raises(ValueError, match="multilabel_reduction"):
+        registry.get("misc", "spacy-spanjoint.joint_loss.v1")(multilabel_reduction="max")
 
 
 def test_multi_label_decisions_keep_every_type_above_the_threshold():

@@ -11,6 +11,7 @@ deletes the model weights. A run whose result.json exists is not repeated.
 
     python -m spacy_spanjoint.analysis.runs MODEL_DIR NAME=CORPUS.spacy ... --output RUN_DIR
 """
+import hashlib
 import json
 import math
 import os
@@ -139,6 +140,7 @@ def execute(run: Run, budget: Dict[str, str], threads: int, gpu_id: int) -> dict
     evaluation = evaluate_in_subprocess(run.run_dir / "model" / "model-last", run.eval_corpora, run.run_dir, env, gpu_id)
     result = {
         "config": str(run.config),
+        "config_sha256": config_digest(run.config),
         "seed": run.seed,
         "overrides": run.overrides,
         "train_corpus": str(run.train_corpus),
@@ -152,6 +154,11 @@ def execute(run: Run, budget: Dict[str, str], threads: int, gpu_id: int) -> dict
     shutil.rmtree(run.run_dir / "model")
     result_path.write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def config_digest(config: Path) -> str:
+    """The sha256 of a config file's text: which version of the config a run trained."""
+    return hashlib.sha256(Path(config).read_bytes()).hexdigest()
 
 
 def evaluate_in_subprocess(model_dir: Path, corpora: Dict[str, Path], output: Path, env: dict, gpu_id: int) -> dict:

@@ -113,6 +113,7 @@ def build_spanjoint_model(
     classifier_init_std: Optional[float] = None,
     multi_label_relations: bool = False,
     symmetric_canonical: bool = False,
+    multilabel_reduction: str = "sum",
 ) -> Model:
     """Transformer listener -> token vectors and [CLS] contexts -> span-joint torch model.
 
@@ -149,8 +150,9 @@ def build_spanjoint_model(
         global L2 norm before each update, as SpERT does (None: off).
     width_embedding_size (Optional[int]), pair_span_context (bool),
         classifier_init_std (Optional[float]), multi_label_relations (bool),
-        symmetric_canonical (bool): SpERT's own settings (25, false, 0.02,
-        true, true); the defaults keep the two-phase model's.
+        symmetric_canonical (bool), multilabel_reduction (str): SpERT's own
+        settings (25, false, 0.02, true, true, "mean"); the defaults keep the
+        two-phase model's.
     Other arguments: see `spacy_spanjoint.model.SpanJointModel`.
     RETURNS (Model[Tuple[List[Doc], Optional[GoldBatch]], SpanJointOutput]): The model.
     """
@@ -173,7 +175,7 @@ def build_spanjoint_model(
     loss = dict(
         identification_weight=identification_weight, classification_weight=classification_weight,
         ranking_margin_positive=ranking_margin_positive, ranking_margin_negative=ranking_margin_negative,
-        ranking_scale=ranking_scale, iou_delta=iou_delta,
+        ranking_scale=ranking_scale, iou_delta=iou_delta, multilabel_reduction=multilabel_reduction,
     )
     return assemble_spanjoint_model(pooling, grad_factor, upstream, head_learn_rate_scale, max_grad_norm, hyper, loss)
 

@@ -49,6 +49,7 @@ V1_TO_V2: Dict[str, str] = {
     "ranking_scale": "loss.ranking_scale",
     "iou_weighted_identification": "loss.iou_weighted_identification",
     "iou_delta": "loss.iou_delta",
+    "multilabel_reduction": "loss.multilabel_reduction",
     "max_grad_norm": "head_max_grad_norm",
     "grad_factor": "grad_factor",
     "upstream": "upstream",
@@ -176,6 +177,7 @@ def configure_joint_loss(
     ranking_scale: float = 2.0,
     iou_weighted_identification: bool = False,
     iou_delta: float = 0.25,
+    multilabel_reduction: str = "sum",
 ) -> Dict[str, Any]:
     """The joint loss (two-phase Eq. 16; SpERT.MT Eq. 10, 17).
 
@@ -185,11 +187,16 @@ def configure_joint_loss(
     iou_weighted_identification (bool): Scale the entity identification loss
         by the candidates' IoU with the gold entities (Eq. 11-13).
     iou_delta (float): delta of Eq. 13.
+    multilabel_reduction (str): How the multi-label relation classifier's BCE
+        per type becomes one loss per pair: "sum" over the types, or "mean"
+        (SpERT's reference code, which divides the sum by the number of types).
     """
+    if multilabel_reduction not in ("sum", "mean"):
+        raise ValueError(f"multilabel_reduction must be 'sum' or 'mean', got {multilabel_reduction!r}")
     return dict(identification_weight=identification_weight, classification_weight=classification_weight,
                 ranking_margin_positive=ranking_margin_positive, ranking_margin_negative=ranking_margin_negative,
                 ranking_scale=ranking_scale, iou_weighted_identification=iou_weighted_identification,
-                iou_delta=iou_delta)
+                iou_delta=iou_delta, multilabel_reduction=multilabel_reduction)
 
 
 def model_setting(name: str) -> str:

@@ -88,6 +88,7 @@ def phased_loss(
     ranking_margin_negative: float = 0.5,
     ranking_scale: float = 2.0,
     iou_delta: float = 0.25,
+    multilabel_reduction: str = "sum",
 ) -> Tensor:
     """Loss of one classifier: alpha * identification + beta * classification (SpERT.MT Eq. 10).
 
@@ -109,6 +110,7 @@ def phased_loss(
     ranking_margin_positive, ranking_margin_negative, ranking_scale (float):
         m+, m- and gamma of Eq. 7-8.
     iou_delta (float): delta of Eq. 13.
+    multilabel_reduction (str): "sum" or "mean" of the per-type BCE of a candidate.
     RETURNS (Tensor): The scalar loss; 0 when there are no candidates.
     """
     if targets.numel() == 0:
@@ -121,7 +123,8 @@ def phased_loss(
     if "multilabel" in logits:
         per_type = F.binary_cross_entropy_with_logits(logits["multilabel"], targets.to(logits["multilabel"].dtype),
                                                       reduction="none")
-        return loss + classification_weight * per_type.sum(dim=-1).mean()
+        per_candidate = per_type.mean(dim=-1) if multilabel_reduction == "mean" else per_type.sum(dim=-1)
+        return loss + classification_weight * per_candidate.mean()
     if "scores" in logits:
         ranking = ranking_loss(logits["scores"], targets, ranking_margin_positive, ranking_margin_negative, ranking_scale)
         return loss + classification_weight * ranking
