@@ -12,7 +12,7 @@ reports/paper_tables_breakdown.png (Figs. 3-4 of the two-phase paper on dev).
 """
 import json
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import typer
 
@@ -59,15 +59,12 @@ def summarise(results: List[dict]) -> Dict[str, dict]:
     return rows
 
 
-def seed_scores(row: dict, split: str, key: str) -> Dict[int, float]:
-    return {run["seed"]: run["scores"][split][key] for run in row["runs"]}
-
-
 def interval(found) -> str:
     return "" if found is None else f"{found['mean']:+.2f} [{found['low']:+.2f}, {found['high']:+.2f}]"
 
 
-def markdown(study: str, rows: Dict[str, dict]) -> str:
+def markdown(study: str, rows: Dict[str, dict], found: Optional[List[dict]] = None) -> str:
+    """The report; `found`: the paper_tables comparisons (`paper_tables.comparisons`)."""
     lines = [
         f"# {TITLES.get(study, study)}",
         "",
@@ -104,13 +101,14 @@ def markdown(study: str, rows: Dict[str, dict]) -> str:
                   "|---|---|---|---|---|---|---|"]
         for name, against in compared.items():
             row = rows[name]
-            diffs = [paired_difference(seed_scores(row, split, key), seed_scores(rows[against], split, key))
+            diffs = [paired_difference(paper_tables.seed_scores(row, split, key),
+                                         paper_tables.seed_scores(rows[against], split, key))
                      for split, key in (("test", "ner_f"), ("test", "re_strict_f"), ("dev", "ner_f"), ("dev", "re_strict_f"))]
             shared = sorted(set(row["seeds"]) & set(rows[against]["seeds"]))
             lines.append(f"| {name} | {against} | {', '.join(map(str, shared))} | "
                          + " | ".join(interval(d) for d in diffs) + " |")
     if study == "paper_tables":
-        lines += paper_table_lines(paper_tables.comparisons(rows))
+        lines += paper_table_lines(found or [])
     notes = [f"- {name}: {note}." for name, row in rows.items() for note in row["notes"]]
     if notes:
         lines += ["", "Notes:", ""] + notes
@@ -174,14 +172,15 @@ def main(
         rows = {key: rows[key] for key in order + sorted(set(rows) - set(order))}
     output.parent.mkdir(parents=True, exist_ok=True)
     extra = {"reference": REFERENCE} if study == "spert_baseline" else {}
-    if study == "paper_tables":
-        extra = {"comparisons": paper_tables.comparisons(rows)}
+    found = paper_tables.comparisons(rows) if study == "paper_tables" else None
+    if found is not None:
+        extra = {"comparisons": found}
     output.with_suffix(".json").write_text(json.dumps({**extra, "rows": rows}, indent=2) + "\n")
-    output.with_suffix(".md").write_text(markdown(study, rows))
+    output.with_suffix(".md").write_text(markdown(study, rows, found))
     typer.echo(f"wrote {output.with_suffix('.json')} and {output.with_suffix('.md')}")
     if study == "paper_tables":
         plt = pyplot()
-        for drawn, path in ((paper_tables.plot_comparisons(plt, paper_tables.comparisons(rows), reports / "paper_tables.png"),
+        for drawn, path in ((paper_tables.plot_comparisons(plt, found, reports / "paper_tables.png"),
                              reports / "paper_tables.png"),
                             (paper_tables.plot_breakdowns(plt, rows, "dev", reports / "paper_tables_breakdown.png"),
                              reports / "paper_tables_breakdown.png")):
